@@ -1,0 +1,42 @@
+// Size and alignment arithmetic that never wraps around.
+#ifndef STRATA_INTERNAL_ALIGNMENT_H_
+#define STRATA_INTERNAL_ALIGNMENT_H_
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "absl/base/optimization.h"
+#include "strata/internal/errors.h"
+
+namespace strata::internal {
+
+/// Throws std::invalid_argument unless `alignment` is a power of two.
+/// Cost: one popcount and one branch.
+inline void check_alignment(std::string_view resource, std::size_t alignment) {
+  if (ABSL_PREDICT_FALSE(!std::has_single_bit(alignment))) {
+    throw_invalid_alignment(resource, alignment);
+  }
+}
+
+/// Stores `size` rounded up to a multiple of `alignment` (a power of two) in
+/// `*out` and returns true, or returns false if the result would not fit in a
+/// size_t.
+[[nodiscard]] inline bool round_up(std::size_t size, std::size_t alignment,
+                                   std::size_t* out) noexcept {
+  const std::size_t mask = alignment - 1;
+  if (ABSL_PREDICT_FALSE(size > SIZE_MAX - mask)) return false;
+  *out = (size + mask) & ~mask;
+  return true;
+}
+
+/// True when `p` is aligned to `alignment` (a power of two).
+[[nodiscard]] inline bool is_aligned(const void* p,
+                                     std::size_t alignment) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) == 0;
+}
+
+}  // namespace strata::internal
+
+#endif  // STRATA_INTERNAL_ALIGNMENT_H_

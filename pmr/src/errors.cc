@@ -1,0 +1,30 @@
+#include "strata/internal/errors.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "absl/strings/str_format.h"
+
+namespace strata::internal {
+
+void throw_invalid_alignment(std::string_view resource, std::size_t alignment) {
+  throw std::invalid_argument(
+      absl::StrFormat("strata: %s: alignment %u is not a power of two",
+                      resource, alignment));
+}
+
+void throw_bad_size() { throw std::bad_alloc(); }
+
+void report_misuse(std::string_view resource, const void* pointer,
+                   std::string_view what) {
+  const std::string message =
+      absl::StrFormat("strata: %s: %s (pointer %p)\n", resource, what, pointer);
+  std::fputs(message.c_str(), stderr);
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace strata::internal
