@@ -1,0 +1,129 @@
+#include "bench_resources.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <memory>
+#include <memory_resource>
+#include <string>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace strata::bench {
+namespace {
+
+// A resource that is its own instance: no upstream of ours beneath it.
+std::unique_ptr<bench_instance> wrap(std::pmr::memory_resource* r) {
+  auto instance = std::make_unique<bench_instance>();
+  instance->resource = r;
+  return instance;
+}
+
+// An instance of R built over the instance's counting upstream.
+template <class R>
+std::unique_ptr<bench_instance> over_counting_upstream() {
+  auto instance = std::make_unique<bench_instance>();
+  instance->owned = std::make_unique<R>(&instance->upstream);
+  instance->resource = instance->owned.get();
+  return instance;
+}
+
+void release_monotonic(std::pmr::memory_resource* r) {
+  static_cast<std::pmr::monotonic_buffer_resource*>(r)->release();
+}
+
+}  // namespace
+
+void* counting_resource::do_allocate(std::size_t bytes,
+                                     std::size_t alignment) {
+  void* p = std::pmr::new_delete_resource()->allocate(bytes, alignment);
+  held_.fetch_add(bytes, std::memory_order_relaxed);
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
+
+void counting_resource::do_deallocate(void* p, std::size_t bytes,
+                                      std::size_t alignment) {
+  held_.fetch_sub(bytes, std::memory_order_relaxed);
+  std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
+}
+
+const std::vector<resource_entry>& resources() {
+  static const std::vector<resource_entry> entries = [] {
+    std::vector<resource_entry> v;
+    v.push_back({.name = "new_delete",
+                  .thread_safe = true,
+                  .make = [] { return wrap(std::pmr::new_delete_resource()); }});
+    v.push_back(
+        {.name = "std_unsync_pool",
+         .make =
+             over_counting_upstream<std::pmr::unsynchronized_pool_resource>});
+    v.push_back(
+        {.name = "std_sync_pool",
+         .thread_safe = true,
+         .make = over_counting_upstream<std::pmr::synchronized_pool_resource>});
+    v.push_back({.name = "std_monotonic",
+                 .reuses_memory = false,
+                 .make = [] {
+                   auto instance = over_counting_upstream<
+                       std::pmr::monotonic_buffer_resource>();
+                   instance->end_cycle = release_monotonic;
+                   return instance;
+                 }});
+    // strata resources join here, one line each, naming their standard peer.
+    return v;
+  }();
+  return entries;
+}
+
+void pin_to_cpu(int index) {
+  // The CPUs the process may use, read once: a pinned thread's own mask (the
+  // main thread runs thread 0 of a multi-threaded benchmark) must not shrink
+  // the choice of the threads that come after it.
+  static const cpu_set_t allowed = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) CPU_ZERO(&set);
+    return set;
+  }();
+  const int count = CPU_COUNT(&allowed);
+  if (count < 2) return;
+  int seen = 0;
+  for (std::size_t cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    if (seen++ == index % count) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+      return;
+    }
+  }
+}
+
+std::vector<benchmark::internal::Benchmark*> register_workload(
+    std::string_view workload, workload_fn fn,
+    bool (*fits)(const resource_entry&)) {
+  std::vector<benchmark::internal::Benchmark*> registered;
+  for (const resource_entry& entry : resources()) {
+    if (fits != nullptr && !fits(entry)) continue;
+    const std::string name =
+        "BM_" + std::string(workload) + "/" + entry.name;
+    registered.push_back(benchmark::RegisterBenchmark(
+        name.c_str(),
+        [fn, &entry](benchmark::State& state) { fn(state, entry); }));
+  }
+  return registered;
+}
+
+std::size_t malloc_bytes_in_use() {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+  return mallinfo2().uordblks;
+#else
+  return 0;
+#endif
+}
+
+}  // namespace strata::bench

@@ -1,0 +1,112 @@
+// The resources every benchmark runs over, and the helpers the workloads share.
+//
+// Each workload registers one benchmark per entry of `resources()`, so that
+// every strata row has its standard peer and new_delete_resource beside it in
+// the same run. A strata resource joins every workload with one line in
+// bench_resources.cc.
+#ifndef STRATA_BENCH_BENCH_RESOURCES_H_
+#define STRATA_BENCH_BENCH_RESOURCES_H_
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <memory_resource>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+
+namespace strata::bench {
+
+/// An upstream that counts the bytes it holds, so a workload can report the
+/// bytes a resource keeps from its upstream per byte its users hold.
+class counting_resource final : public std::pmr::memory_resource {
+ public:
+  [[nodiscard]] std::size_t bytes_held() const noexcept {
+    return held_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::size_t calls() const noexcept {
+    return calls_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override;
+  void do_deallocate(void* p, std::size_t bytes,
+                     std::size_t alignment) override;
+  [[nodiscard]] bool do_is_equal(
+      const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+
+  std::atomic<std::size_t> held_{0};
+  std::atomic<std::size_t> calls_{0};
+};
+
+/// One resource under test, built over a counting upstream.
+struct bench_instance {
+  counting_resource upstream;
+  std::unique_ptr<std::pmr::memory_resource> owned;
+  /// What the workloads allocate from.
+  std::pmr::memory_resource* resource = nullptr;
+  /// Called between cycles of a workload (monotonic resources release here,
+  /// the way a request loop would); may be empty.
+  std::function<void(std::pmr::memory_resource*)> end_cycle;
+
+  void cycle() {
+    if (end_cycle) end_cycle(resource);
+  }
+};
+
+/// How to build one resource, and what it is fit for.
+struct resource_entry {
+  /// Row name in the report, e.g. "std_unsync_pool".
+  std::string name{};
+  /// The row this one is compared with in the report ("" for the peers).
+  std::string peer{};
+  /// May be shared by threads.
+  bool thread_safe = false;
+  /// Gives freed blocks back for reuse; workloads with a long-lived working
+  /// set skip resources that do not (they would only grow).
+  bool reuses_memory = true;
+  /// Builds a fresh instance.
+  std::function<std::unique_ptr<bench_instance>()> make{};
+};
+
+/// Every resource the benchmarks run over, peers first.
+const std::vector<resource_entry>& resources();
+
+/// Pins the calling thread to the `index`-th CPU this process may run on, so
+/// the two threads of a cross-thread workload stay on different cores. Does
+/// nothing when fewer than two CPUs are available.
+void pin_to_cpu(int index);
+
+/// The bytes malloc has handed out and not had back (glibc's mallinfo2), or 0
+/// where that is unknown: how new_delete_resource's footprint is measured.
+std::size_t malloc_bytes_in_use();
+
+/// A workload body: runs `state` over a fresh instance of `entry`.
+using workload_fn = void (*)(benchmark::State& state,
+                             const resource_entry& entry);
+
+/// Registers `BM_<workload>/<resource>` for every resource that `fits`
+/// (every resource when `fits` is null) and returns the new benchmarks so the
+/// caller can configure them.
+std::vector<benchmark::internal::Benchmark*> register_workload(
+    std::string_view workload, workload_fn fn,
+    bool (*fits)(const resource_entry&) = nullptr);
+
+/// Only the resources whose freed blocks are reused.
+inline bool reuses_memory(const resource_entry& entry) {
+  return entry.reuses_memory;
+}
+
+/// Only the resources that threads may share.
+inline bool thread_safe(const resource_entry& entry) {
+  return entry.thread_safe;
+}
+
+}  // namespace strata::bench
+
+#endif  // STRATA_BENCH_BENCH_RESOURCES_H_

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Turns strata_bench's JSON into a markdown table and an SVG bar chart.
+
+Each row is one resource on one workload: time per item (the median of the
+repetitions when there are any), the ratio against the resource's standard peer
+and against new_delete_resource (how many times faster: above 1 is better),
+and, where measured, the bytes held upstream per byte live.
+
+Usage: report.py results.json [--markdown out.md] [--svg out.svg]
+"""
+
+import argparse
+import json
+import sys
+from collections import OrderedDict
+from xml.sax.saxutils import escape
+
+BASELINE = "new_delete"
+
+
+def load_rows(path):
+    """Returns OrderedDict {(workload, threads): OrderedDict {resource: row}}."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    entries = data.get("benchmarks", [])
+    have_medians = any(e.get("aggregate_name") == "median" for e in entries)
+    groups = OrderedDict()
+    for e in entries:
+        if have_medians and e.get("aggregate_name") != "median":
+            continue
+        if not have_medians and e.get("run_type") != "iteration":
+            continue
+        if e.get("error_occurred"):
+            continue
+        parts = e.get("run_name", e["name"]).split("/")
+        if len(parts) < 2 or not parts[0].startswith("BM_"):
+            continue
+        workload, resource = parts[0][3:], parts[1]
+        threads = int(e.get("threads", 1))
+        if e.get("items_per_second"):
+            ns = 1e9 / float(e["items_per_second"])
+        else:
+            scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[e.get("time_unit", "ns")]
+            ns = float(e["real_time"]) * scale
+        row = {"ns": ns, "held_per_live": e.get("held_per_live")}
+        groups.setdefault((workload, threads), OrderedDict())[resource] = row
+    peers = {
+        key[len("peer:"):]: value
+        for key, value in data.get("context", {}).items()
+        if key.startswith("peer:")
+    }
+    return groups, peers
+
+
+def ratio(rows, resource, other):
+    if other is None or other == resource or other not in rows:
+        return None
+    return rows[other]["ns"] / rows[resource]["ns"]
+
+
+def fmt_ratio(value, name=None):
+    if value is None:
+        return "—"
+    text = f"{value:.2f}x"
+    return f"{text} ({name})" if name else text
+
+
+def markdown(groups, peers):
+    lines = [
+        "| workload | threads | resource | ns/item | vs std peer | vs new_delete | held/live |",
+        "|---|---:|---|---:|---|---:|---:|",
+    ]
+    for (workload, threads), rows in groups.items():
+        for resource, row in rows.items():
+            peer = peers.get(resource)
+            held = row["held_per_live"]
+            lines.append(
+                "| {} | {} | {} | {:.1f} | {} | {} | {} |".format(
+                    workload,
+                    threads,
+                    resource,
+                    row["ns"],
+                    fmt_ratio(ratio(rows, resource, peer), peer),
+                    fmt_ratio(ratio(rows, resource, BASELINE)),
+                    f"{held:.2f}" if held is not None else "—",
+                )
+            )
+    notes = [
+        "",
+        "ns/item: wall time per item (one allocate/free pair, element or node)"
+        " counting the items of all threads; the median where the run had"
+        " repetitions.",
+        "vs: how many times faster than that resource on the same workload"
+        " (above 1 is faster).",
+        "held/live: bytes held from the upstream (malloc's, for new_delete)"
+        " per byte the working set holds.",
+    ]
+    return "\n".join(lines + notes) + "\n"
+
+
+def svg(groups):
+    """One horizontal bar per row, scaled within its workload."""
+    width, label_w, bar_w, row_h, gap = 960, 330, 520, 16, 10
+    height = 30 + sum(len(rows) * row_h + gap + row_h for rows in groups.values())
+    palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+               "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
+    colours = {}
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" font-family="sans-serif" font-size="11">',
+        '<text x="10" y="18" font-size="13" font-weight="bold">'
+        "strata vs std::pmr: ns per item (shorter is faster)</text>",
+    ]
+    y = 30
+    for (workload, threads), rows in groups.items():
+        out.append(
+            f'<text x="10" y="{y + 12}" font-weight="bold">'
+            f"{escape(workload)} ({threads} thread{'s' if threads > 1 else ''})</text>"
+        )
+        y += row_h
+        longest = max(row["ns"] for row in rows.values()) or 1.0
+        for resource, row in rows.items():
+            colour = colours.setdefault(resource, palette[len(colours) % len(palette)])
+            length = max(1.0, bar_w * row["ns"] / longest)
+            out.append(f'<text x="20" y="{y + 11}">{escape(resource)}</text>')
+            out.append(
+                f'<rect x="{label_w - 140}" y="{y + 2}" width="{length:.1f}" '
+                f'height="{row_h - 4}" fill="{colour}"/>'
+            )
+            out.append(
+                f'<text x="{label_w - 140 + length + 4:.1f}" y="{y + 11}">'
+                f'{row["ns"]:.1f} ns</text>'
+            )
+            y += row_h
+        y += gap
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", help="JSON written by --benchmark_out")
+    parser.add_argument("--markdown", help="write the table here too")
+    parser.add_argument("--svg", help="write the chart here")
+    args = parser.parse_args(argv)
+
+    print(f"report: reading {args.results}", flush=True)
+    groups, peers = load_rows(args.results)
+    if not groups:
+        print("report: no benchmark results found", file=sys.stderr)
+        return 1
+    table = markdown(groups, peers)
+    print(table, flush=True)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write("# strata benchmark report\n\n" + table)
+        print(f"report: table written to {args.markdown}", flush=True)
+    if args.svg:
+        with open(args.svg, "w", encoding="utf-8") as f:
+            f.write(svg(groups))
+        print(f"report: chart written to {args.svg}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
