@@ -1,11 +1,11 @@
 #include "bench_resources.h"
 
-#include <pthread.h>
-#include <sched.h>
-
 #include <memory>
 #include <memory_resource>
 #include <string>
+
+#include <pthread.h>
+#include <sched.h>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -36,8 +36,7 @@ void release_monotonic(std::pmr::memory_resource* r) {
 
 }  // namespace
 
-void* counting_resource::do_allocate(std::size_t bytes,
-                                     std::size_t alignment) {
+void* counting_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   void* p = std::pmr::new_delete_resource()->allocate(bytes, alignment);
   held_.fetch_add(bytes, std::memory_order_relaxed);
   calls_.fetch_add(1, std::memory_order_relaxed);
@@ -53,9 +52,9 @@ void counting_resource::do_deallocate(void* p, std::size_t bytes,
 const std::vector<resource_entry>& resources() {
   static const std::vector<resource_entry> entries = [] {
     std::vector<resource_entry> v;
-    v.push_back({.name = "new_delete",
-                  .thread_safe = true,
-                  .make = [] { return wrap(std::pmr::new_delete_resource()); }});
+    v.push_back({.name = "new_delete", .thread_safe = true, .make = [] {
+                   return wrap(std::pmr::new_delete_resource());
+                 }});
     v.push_back(
         {.name = "std_unsync_pool",
          .make =
@@ -64,14 +63,13 @@ const std::vector<resource_entry>& resources() {
         {.name = "std_sync_pool",
          .thread_safe = true,
          .make = over_counting_upstream<std::pmr::synchronized_pool_resource>});
-    v.push_back({.name = "std_monotonic",
-                 .reuses_memory = false,
-                 .make = [] {
-                   auto instance = over_counting_upstream<
-                       std::pmr::monotonic_buffer_resource>();
-                   instance->end_cycle = release_monotonic;
-                   return instance;
-                 }});
+    v.push_back(
+        {.name = "std_monotonic", .reuses_memory = false, .make = [] {
+           auto instance =
+               over_counting_upstream<std::pmr::monotonic_buffer_resource>();
+           instance->end_cycle = release_monotonic;
+           return instance;
+         }});
     // strata resources join here, one line each, naming their standard peer.
     return v;
   }();
@@ -109,8 +107,7 @@ std::vector<benchmark::internal::Benchmark*> register_workload(
   std::vector<benchmark::internal::Benchmark*> registered;
   for (const resource_entry& entry : resources()) {
     if (fits != nullptr && !fits(entry)) continue;
-    const std::string name =
-        "BM_" + std::string(workload) + "/" + entry.name;
+    const std::string name = "BM_" + std::string(workload) + "/" + entry.name;
     registered.push_back(benchmark::RegisterBenchmark(
         name.c_str(),
         [fn, &entry](benchmark::State& state) { fn(state, entry); }));

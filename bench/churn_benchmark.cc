@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "benchmark/benchmark.h"
+
 #include "bench_resources.h"
 
 namespace strata::bench {

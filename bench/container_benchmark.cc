@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+
 #include "bench_resources.h"
 
 namespace strata::bench {

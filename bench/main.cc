@@ -2,6 +2,7 @@
 // report needs (which standard peer each resource is compared with).
 
 #include "benchmark/benchmark.h"
+
 #include "bench_resources.h"
 
 int main(int argc, char** argv) {

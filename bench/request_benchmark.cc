@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+
 #include "bench_resources.h"
 
 namespace strata::bench {
@@ -25,8 +26,8 @@ struct node {
 };
 
 struct tree_plan {
-  std::vector<std::string> names;     // 8 to 40 characters
-  std::vector<std::size_t> parents;   // parents[i] < i
+  std::vector<std::string> names;    // 8 to 40 characters
+  std::vector<std::size_t> parents;  // parents[i] < i
 };
 
 const tree_plan& plan() {

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "benchmark/benchmark.h"
+
 #include "bench_resources.h"
 #include "working_set.h"
 
@@ -109,9 +110,9 @@ void cross_thread_free(benchmark::State& state, std::size_t index) {
   }
   // Items are blocks handed over: count them once, on the producer.
   if (producer) {
-    state.SetItemsProcessed(state.iterations() *
-                            static_cast<benchmark::IterationCount>(
-                                kHandoffBatch));
+    state.SetItemsProcessed(
+        state.iterations() *
+        static_cast<benchmark::IterationCount>(kHandoffBatch));
   }
 }
 

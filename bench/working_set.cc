@@ -27,8 +27,7 @@ const working_set_plan& mixed_plan() {
       result.initial.push_back(draw_size(rng));
     }
     for (std::size_t i = 0; i < kSteps; ++i) {
-      result.steps.push_back(
-          {uniform(rng, 0, kLive - 1), draw_size(rng)});
+      result.steps.push_back({uniform(rng, 0, kLive - 1), draw_size(rng)});
     }
     return result;
   }();

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "benchmark/benchmark.h"
+
 #include "bench_resources.h"
 #include "working_set.h"
 
@@ -24,8 +25,8 @@ void mixed_working_set(benchmark::State& state, const resource_entry& entry) {
   const std::size_t held = instance->owned
                                ? instance->upstream.bytes_held()
                                : malloc_bytes_in_use() - malloc_before;
-  state.counters["held_per_live"] = static_cast<double>(held) /
-                                    static_cast<double>(blocks.live_bytes());
+  state.counters["held_per_live"] =
+      static_cast<double>(held) / static_cast<double>(blocks.live_bytes());
   blocks.clear(r);
   state.SetItemsProcessed(state.iterations());
 }

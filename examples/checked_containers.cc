@@ -17,7 +17,9 @@ std::size_t index_words(std::pmr::memory_resource* memory) {
   std::pmr::map<std::pmr::string, std::pmr::vector<int>> index(memory);
   const char* words[] = {"alpha", "beta", "gamma", "alpha", "delta", "beta"};
   int position = 0;
-  for (const char* w : words) index[std::pmr::string(w, memory)].push_back(position++);
+  for (const char* w : words) {
+    index[std::pmr::string(w, memory)].push_back(position++);
+  }
   return index.size();
 }
 

@@ -25,6 +25,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "testing/checker.h"
 
 namespace strata {
@@ -46,8 +47,7 @@ class TestResourceTest : public ::testing::Test {
         << upstream_.defects().front().message;
   }
 
-  void expect_one_defect(defect_kind kind, const void* p,
-                         const char* phrase) {
+  void expect_one_defect(defect_kind kind, const void* p, const char* phrase) {
     const std::vector<defect> found = checker_.defects();
     ASSERT_THAT(found, SizeIs(1));
     EXPECT_EQ(found[0].kind, kind) << found[0].message;
@@ -60,8 +60,8 @@ class TestResourceTest : public ::testing::Test {
 TEST_F(TestResourceTest, DetectsUnknownPointer) {
   alignas(16) std::array<std::byte, 64> elsewhere{};
   checker_.deallocate(elsewhere.data(), 64, 16);
-  expect_one_defect(defect_kind::unknown_pointer, elsewhere.data(),
-                    "never handed out");
+  ASSERT_NO_FATAL_FAILURE(expect_one_defect(
+      defect_kind::unknown_pointer, elsewhere.data(), "never handed out"));
   EXPECT_EQ(checker_.stats().deallocations, 0u);
 }
 
@@ -70,14 +70,16 @@ TEST_F(TestResourceTest, DetectsDoubleFree) {
   checker_.deallocate(p, 48, 8);
   EXPECT_TRUE(checker_.defects().empty());
   checker_.deallocate(p, 48, 8);
-  expect_one_defect(defect_kind::double_free, p, "double free");
+  ASSERT_NO_FATAL_FAILURE(
+      expect_one_defect(defect_kind::double_free, p, "double free"));
   EXPECT_EQ(upstream_.stats().deallocations, 1u);
 }
 
 TEST_F(TestResourceTest, DetectsSizeMismatch) {
   void* p = checker_.allocate(100, 8);
   checker_.deallocate(p, 96, 8);
-  expect_one_defect(defect_kind::size_mismatch, p, "size 96");
+  ASSERT_NO_FATAL_FAILURE(
+      expect_one_defect(defect_kind::size_mismatch, p, "size 96"));
   EXPECT_EQ(checker_.defects()[0].allocated_size, 100u);
   // The block went back with the size it really has.
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
@@ -86,7 +88,8 @@ TEST_F(TestResourceTest, DetectsSizeMismatch) {
 TEST_F(TestResourceTest, DetectsAlignmentMismatch) {
   void* p = checker_.allocate(64, 64);
   checker_.deallocate(p, 64, 16);
-  expect_one_defect(defect_kind::alignment_mismatch, p, "alignment 16");
+  ASSERT_NO_FATAL_FAILURE(
+      expect_one_defect(defect_kind::alignment_mismatch, p, "alignment 16"));
   EXPECT_EQ(checker_.defects()[0].allocated_alignment, 64u);
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
 }
@@ -96,7 +99,8 @@ TEST_F(TestResourceTest, DetectsOverrun) {
   std::memset(p, 0, 10);  // in bounds: no defect
   p[10] = 0;              // one past the end
   checker_.deallocate(p, 10, 1);
-  expect_one_defect(defect_kind::overrun, p, "past the end");
+  ASSERT_NO_FATAL_FAILURE(
+      expect_one_defect(defect_kind::overrun, p, "past the end"));
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
 }
 
@@ -105,7 +109,8 @@ TEST_F(TestResourceTest, DetectsLeaks) {
   void* freed = checker_.allocate(16, 8);
   checker_.deallocate(freed, 16, 8);
   EXPECT_FALSE(checker_.expect_no_leaks());
-  expect_one_defect(defect_kind::leak, kept, "still live");
+  ASSERT_NO_FATAL_FAILURE(
+      expect_one_defect(defect_kind::leak, kept, "still live"));
   checker_.clear_defects();
   checker_.deallocate(kept, 32, 8);
   EXPECT_TRUE(checker_.expect_no_leaks());

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+
 #include "strata/internal/alignment.h"
 
 namespace strata {
@@ -168,18 +169,21 @@ void test_resource::do_deallocate(void* p, std::size_t bytes,
   const auto it = live_.find(p);
   if (it == live_.end()) {
     const bool double_free = freed_.contains(p);
-    const defect_kind kind =
-        double_free ? defect_kind::double_free : defect_kind::unknown_pointer;
-    report({.kind = kind,
+    std::string message =
+        double_free
+            ? absl::StrFormat(
+                  "strata: %s: double free of %p (%u bytes, alignment %u)",
+                  name_, p, bytes, alignment)
+            : absl::StrFormat(
+                  "strata: %s: deallocate of %p (%u bytes, alignment %u), "
+                  "which this resource never handed out",
+                  name_, p, bytes, alignment);
+    report({.kind = double_free ? defect_kind::double_free
+                                : defect_kind::unknown_pointer,
             .pointer = p,
             .size = bytes,
             .alignment = alignment,
-            .message = absl::StrFormat(
-                double_free
-                    ? "strata: %s: double free of %p (%u bytes, alignment %u)"
-                    : "strata: %s: deallocate of %p (%u bytes, alignment %u), "
-                      "which this resource never handed out",
-                name_, p, bytes, alignment)});
+            .message = std::move(message)});
     return;  // Never pass a pointer we do not own to the upstream.
   }
   const block b = it->second;
@@ -252,9 +256,9 @@ void test_resource::release_block(void* p, const block& b) noexcept {
 std::string test_resource::describe_leaks() const {
   std::size_t bytes = 0;
   for (const auto& entry : live_) bytes += entry.second.size;
-  std::string message =
-      absl::StrFormat("strata: %s: leak: %u blocks (%u bytes) still live:",
-                      name_, live_.size(), bytes);
+  std::string message = absl::StrFormat(
+      "strata: %s: leak: %u blocks (%u bytes) still live:", name_, live_.size(),
+      bytes);
   std::size_t listed = 0;
   for (const auto& [p, b] : live_) {
     if (listed++ == kMaxLeaksListed) {

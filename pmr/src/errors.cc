@@ -11,9 +11,8 @@
 namespace strata::internal {
 
 void throw_invalid_alignment(std::string_view resource, std::size_t alignment) {
-  throw std::invalid_argument(
-      absl::StrFormat("strata: %s: alignment %u is not a power of two",
-                      resource, alignment));
+  throw std::invalid_argument(absl::StrFormat(
+      "strata: %s: alignment %u is not a power of two", resource, alignment));
 }
 
 void throw_bad_size() { throw std::bad_alloc(); }

@@ -58,7 +58,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+
 #include "strata/adapters/test_resource.h"
+
 #include "testing/checker.h"
 
 namespace strata::testing {
@@ -121,8 +123,8 @@ inline std::string find_overlap(std::vector<live_block> blocks) {
     // A zero-size block occupies no byte but must still be distinct.
     const std::size_t extent = std::max<std::size_t>(prev.size, 1);
     if (blocks[i].p < prev.p + extent) {
-      return "block at " + std::to_string(reinterpret_cast<std::uintptr_t>(
-                               blocks[i].p)) +
+      return "block at " +
+             std::to_string(reinterpret_cast<std::uintptr_t>(blocks[i].p)) +
              " overlaps the " + std::to_string(prev.size) +
              "-byte block before it";
     }
@@ -140,8 +142,8 @@ class ConformanceTest : public ::testing::Test {
     EXPECT_EQ(upstream_.bytes_in_use(), 0u)
         << Factory::kName << " kept upstream memory after destruction";
     EXPECT_TRUE(upstream_.defects().empty())
-        << Factory::kName << " misused its upstream: "
-        << upstream_.defects().front().message;
+        << Factory::kName
+        << " misused its upstream: " << upstream_.defects().front().message;
   }
 
   std::pmr::memory_resource& resource() {
@@ -162,20 +164,31 @@ TYPED_TEST_P(ConformanceTest, Alignment) {
   std::vector<live_block> blocks;
   for (std::size_t alignment = 1; alignment <= (std::size_t{1} << 16);
        alignment <<= 1) {
-    const std::size_t sizes[] = {1,  7,  8,         16,        17,
-                                 20, 24, 100,       1000,      5000,
-                                 alignment - 1,     alignment, alignment + 1,
-                                 3 * alignment,     (std::size_t{1} << 20)};
+    const std::size_t sizes[] = {1,
+                                 7,
+                                 8,
+                                 16,
+                                 17,
+                                 20,
+                                 24,
+                                 100,
+                                 1000,
+                                 5000,
+                                 alignment - 1,
+                                 alignment,
+                                 alignment + 1,
+                                 3 * alignment,
+                                 (std::size_t{1} << 20)};
     for (std::size_t size : sizes) {
       if (size == 0) continue;
       for (int repeat = 0; repeat < 4; ++repeat) {
         auto* p = static_cast<std::byte*>(r.allocate(size, alignment));
         if (reinterpret_cast<std::uintptr_t>(p) % alignment != 0) {
           if (misaligned++ == 0) {
-            first_misaligned = "allocate(" + std::to_string(size) + ", " +
-                               std::to_string(alignment) + ") returned " +
-                               std::to_string(reinterpret_cast<std::uintptr_t>(
-                                   p));
+            first_misaligned =
+                "allocate(" + std::to_string(size) + ", " +
+                std::to_string(alignment) + ") returned " +
+                std::to_string(reinterpret_cast<std::uintptr_t>(p));
           }
         }
         blocks.push_back({p, size, alignment, 0});
@@ -203,9 +216,8 @@ TYPED_TEST_P(ConformanceTest, NoOverlap) {
   for (int i = 0; i < 3000; ++i) {
     const std::size_t size = (rng() % 8 == 0) ? rng() % 20000 : rng() % 300;
     const std::size_t alignment = std::size_t{1} << (rng() % 7);
-    blocks.push_back(
-        {static_cast<std::byte*>(r.allocate(size, alignment)), size, alignment,
-         0});
+    blocks.push_back({static_cast<std::byte*>(r.allocate(size, alignment)),
+                      size, alignment, 0});
     if (rng() % 3 == 0) {
       const std::size_t victim = rng() % blocks.size();
       r.deallocate(blocks[victim].p, blocks[victim].size,
@@ -226,14 +238,15 @@ TYPED_TEST_P(ConformanceTest, ContentsSurvive) {
     std::vector<live_block> blocks;
     std::size_t corrupted = 0;
     for (int op = 0; op < 20000; ++op) {
-      const bool grow = blocks.size() < 50 || (blocks.size() < 2000 && rng() % 2);
+      const bool grow =
+          blocks.size() < 50 || (blocks.size() < 2000 && rng() % 2);
       if (grow) {
         std::size_t size = rng() % 128;
         if (rng() % 10 == 0) size = rng() % 8192;
         if (rng() % 200 == 0) size = rng() % (256 << 10);
-        const std::size_t alignment =
-            (rng() % 4 == 0) ? std::size_t{1} << (rng() % 8)
-                             : alignof(std::max_align_t);
+        const std::size_t alignment = (rng() % 4 == 0)
+                                          ? std::size_t{1} << (rng() % 8)
+                                          : alignof(std::max_align_t);
         live_block b{static_cast<std::byte*>(r.allocate(size, alignment)), size,
                      alignment, static_cast<unsigned char>(rng())};
         fill(b);
@@ -275,13 +288,14 @@ TYPED_TEST_P(ConformanceTest, OverflowSizes) {
   std::pmr::memory_resource& r = this->resource();
   const std::size_t before = this->upstream_.blocks_in_use();
   for (std::size_t size :
-       {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 7, SIZE_MAX - 4095,
-        SIZE_MAX / 2 + 1, SIZE_MAX / 2 - 4095}) {
+       {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 7, SIZE_MAX - 4095, SIZE_MAX / 2 + 1,
+        SIZE_MAX / 2 - 4095}) {
     for (std::size_t alignment : {1u, 8u, 16u, 4096u}) {
       SCOPED_TRACE("allocate(" + std::to_string(size) + ", " +
                    std::to_string(alignment) + ")");
       // Anything other than std::bad_alloc (or a type derived from it) fails.
-      EXPECT_THROW(static_cast<void>(r.allocate(size, alignment)), std::bad_alloc);
+      EXPECT_THROW(static_cast<void>(r.allocate(size, alignment)),
+                   std::bad_alloc);
     }
   }
   if constexpr (TypeParam::kStrongGuarantee) {
@@ -303,8 +317,7 @@ TYPED_TEST_P(ConformanceTest, InvalidAlignment) {
         void* p = r.allocate(16, alignment);
         ADD_FAILURE() << "no exception, returned " << p;
       } catch (const std::invalid_argument& e) {
-        EXPECT_NE(std::string(e.what()).find("power of two"),
-                  std::string::npos)
+        EXPECT_NE(std::string(e.what()).find("power of two"), std::string::npos)
             << e.what();
       }
     }
@@ -329,8 +342,7 @@ bool run_failing_scenario(std::pmr::memory_resource& r,
       const std::size_t held_before = upstream.bytes_in_use();
       try {
         void* p = r.allocate(sizes[i], alignment);
-        blocks.push_back(
-            {static_cast<std::byte*>(p), sizes[i], alignment, 0});
+        blocks.push_back({static_cast<std::byte*>(p), sizes[i], alignment, 0});
       } catch (const std::bad_alloc&) {
         if constexpr (Factory::kStrongGuarantee) {
           EXPECT_EQ(upstream.bytes_in_use(), held_before)

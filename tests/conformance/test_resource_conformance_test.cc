@@ -5,8 +5,9 @@
 #include <memory_resource>
 #include <string_view>
 
-#include "conformance/conformance.h"
 #include "strata/adapters/test_resource.h"
+
+#include "conformance/conformance.h"
 
 namespace strata::testing {
 namespace {

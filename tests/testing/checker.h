@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "gtest/gtest.h"
+
 #include "strata/adapters/test_resource.h"
 
 namespace strata::testing {

@@ -66,7 +66,9 @@ class reclaimable {
  protected:
   reclaimable() = default;
   reclaimable(const reclaimable&) = default;
+  reclaimable(reclaimable&&) = default;
   reclaimable& operator=(const reclaimable&) = default;
+  reclaimable& operator=(reclaimable&&) = default;
   ~reclaimable() = default;
 };
 

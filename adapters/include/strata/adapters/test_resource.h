@@ -117,14 +117,14 @@ struct test_resource_options {
 
 /// Counters of a test_resource, as one snapshot.
 struct test_resource_stats {
-  std::size_t allocations = 0;       ///< successful allocate calls
-  std::size_t deallocations = 0;     ///< valid deallocate calls
+  std::size_t allocations = 0;         ///< successful allocate calls
+  std::size_t deallocations = 0;       ///< valid deallocate calls
   std::size_t failed_allocations = 0;  ///< allocate calls that threw
-  std::size_t blocks_in_use = 0;     ///< live blocks
-  std::size_t bytes_in_use = 0;      ///< sum of live blocks' sizes
-  std::size_t peak_bytes_in_use = 0;  ///< highest bytes_in_use seen
-  std::size_t largest_block = 0;     ///< largest size ever allocated
-  std::size_t defects = 0;           ///< defects detected so far
+  std::size_t blocks_in_use = 0;       ///< live blocks
+  std::size_t bytes_in_use = 0;        ///< sum of live blocks' sizes
+  std::size_t peak_bytes_in_use = 0;   ///< highest bytes_in_use seen
+  std::size_t largest_block = 0;       ///< largest size ever allocated
+  std::size_t defects = 0;             ///< defects detected so far
 };
 
 /// A checking resource; see the comment at the top of this file.

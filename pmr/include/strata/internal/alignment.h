@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "absl/base/optimization.h"
+
 #include "strata/internal/errors.h"
 
 namespace strata::internal {

@@ -12,6 +12,7 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
+
 #include "strata/build_config.h"
 
 #ifndef NDEBUG

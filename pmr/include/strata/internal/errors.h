@@ -18,8 +18,7 @@ throw_invalid_alignment(std::string_view resource, std::size_t alignment);
 
 /// Throws std::bad_alloc for a request that no resource can serve (its size
 /// would overflow once rounded up or padded).
-[[noreturn]] ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD void
-throw_bad_size();
+[[noreturn]] ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD void throw_bad_size();
 
 /// Prints "strata: <resource>: <what> (pointer <p>)" to stderr and aborts.
 /// Used by checked builds when a caller misuses a resource.
