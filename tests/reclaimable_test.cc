@@ -4,7 +4,7 @@
 //
 //   reclaim_request     DefaultRequestAsksForEverythingUnbounded
 //   reclaim_result      DefaultResultFreedNothing
-//   reclaimable         DrivenThroughTheInterface
+//   reclaimable         DrivenThroughTheInterface, HeaderExampleWorks
 
 #include "strata/reclaimable.h"
 
@@ -37,6 +37,22 @@ class fake_cache final : public reclaimable {
  private:
   std::size_t held_;
 };
+
+// The example of reclaimable.h, as it stands there.
+void trim(strata::reclaimable& pool) {
+  using namespace std::chrono_literals;
+  strata::reclaim_result r =
+      pool.reclaim({.bytes = 1 << 20, .time_budget = 50us});
+  // r.bytes_freed went back to the pool's upstream; if r.more_remains,
+  // call again later to give up the rest.
+  static_cast<void>(r);
+}
+
+TEST(ReclaimableTest, HeaderExampleWorks) {
+  fake_cache cache((3 << 20) / 2);
+  trim(cache);
+  EXPECT_EQ(cache.cached_bytes(), (3u << 20) / 2 - (1u << 20) - 24u);
+}
 
 TEST(ReclaimableTest, DefaultRequestAsksForEverythingUnbounded) {
   const reclaim_request request;
