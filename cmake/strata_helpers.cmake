@@ -34,7 +34,9 @@ function(strata_add_library name)
     EXPORT_NAME ${name}
     OUTPUT_NAME strata_${name}
     VERSION ${PROJECT_VERSION}
-    SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
+    SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR}
+    # Shared strata libraries find each other where they are installed.
+    INSTALL_RPATH "$ORIGIN")
   target_compile_features(strata_${name} PUBLIC cxx_std_20)
   target_include_directories(strata_${name} PUBLIC
     $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
