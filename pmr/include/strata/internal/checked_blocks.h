@@ -1,0 +1,88 @@
+// The live-block registry of checked builds (STRATA_CHECKED): what lets a
+// resource that keeps no per-block header tell a double free, a foreign
+// pointer or a size or alignment mismatch from a valid deallocation, and abort
+// with a message that names it. Release builds never touch it.
+#ifndef STRATA_INTERNAL_CHECKED_BLOCKS_H_
+#define STRATA_INTERNAL_CHECKED_BLOCKS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+
+#include "strata/build_config.h"
+
+namespace strata::internal {
+
+/// True in checked builds: resources call into checked_blocks only then.
+inline constexpr bool kChecked = STRATA_CHECKED != 0;
+
+/// Records the blocks a resource handed out; thread-safe (one mutex, which
+/// only checked builds pay for).
+class checked_blocks {
+ public:
+  /// `resource` names the owner in every message.
+  explicit checked_blocks(std::string_view resource) : resource_(resource) {}
+
+  /// Records a block handed out; returns its sequence number (increasing).
+  std::uint64_t on_allocate(const void* p, std::size_t size,
+                            std::size_t alignment);
+
+  /// Checks a deallocation against the record and forgets the block; aborts
+  /// with a message on a foreign pointer, a double free, or a size or
+  /// alignment that differs from the allocation.
+  void on_deallocate(const void* p, std::size_t size, std::size_t alignment);
+
+  /// Forgets every block (the resource dropped them all, as a reset does).
+  void forget_all();
+
+  /// Forgets the blocks handed out at or after sequence number `first`
+  /// (a rewind to a mark).
+  void forget_since(std::uint64_t first);
+
+  /// The sequence number the next block will get.
+  [[nodiscard]] std::uint64_t next_sequence() const;
+
+ private:
+  struct block {
+    std::size_t size;
+    std::size_t alignment;
+    std::uint64_t sequence;
+  };
+
+  const std::string resource_;
+  mutable std::mutex mu_;
+  absl::flat_hash_map<const void*, block> live_;
+  absl::flat_hash_set<const void*> freed_;  // bounded; see the .cc
+  std::uint64_t next_sequence_ = 0;
+};
+
+/// The stand-in for checked_blocks in release builds: every call compiles
+/// to nothing, and [[no_unique_address]] makes it take no space.
+class unchecked_blocks {
+ public:
+  constexpr explicit unchecked_blocks(std::string_view /*resource*/) {}
+  std::uint64_t on_allocate(const void* /*p*/, std::size_t /*size*/,
+                            std::size_t /*alignment*/) {
+    return 0;
+  }
+  void on_deallocate(const void* /*p*/, std::size_t /*size*/,
+                     std::size_t /*alignment*/) {}
+  void forget_all() {}
+  void forget_since(std::uint64_t /*first*/) {}
+  [[nodiscard]] std::uint64_t next_sequence() const { return 0; }
+};
+
+/// What a resource holds to check its callers: the registry in checked
+/// builds, nothing in release builds.
+using block_checker =
+    std::conditional_t<kChecked, checked_blocks, unchecked_blocks>;
+
+}  // namespace strata::internal
+
+#endif  // STRATA_INTERNAL_CHECKED_BLOCKS_H_
