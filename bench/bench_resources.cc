@@ -1,11 +1,15 @@
 #include "bench_resources.h"
 
+#include <cstddef>
 #include <memory>
 #include <memory_resource>
+#include <span>
 #include <string>
 
 #include <pthread.h>
 #include <sched.h>
+
+#include "strata/monotonic_arena.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -30,8 +34,46 @@ std::unique_ptr<bench_instance> over_counting_upstream() {
   return instance;
 }
 
+// The "stack buffer" of the buffered variants: 64 KiB the instance owns.
+constexpr std::size_t kUserBuffer = 64 << 10;
+
 void release_monotonic(std::pmr::memory_resource* r) {
   static_cast<std::pmr::monotonic_buffer_resource*>(r)->release();
+}
+
+// A monotonic_buffer_resource, optionally over a 64 KiB user buffer; its
+// cycle ends with release(), the only way it has to start over.
+std::unique_ptr<bench_instance> std_monotonic(bool with_buffer) {
+  auto instance = std::make_unique<bench_instance>();
+  if (with_buffer) {
+    instance->buffer = std::make_unique<std::byte[]>(kUserBuffer);
+    instance->owned = std::make_unique<std::pmr::monotonic_buffer_resource>(
+        instance->buffer.get(), kUserBuffer, &instance->upstream);
+  } else {
+    instance->owned = std::make_unique<std::pmr::monotonic_buffer_resource>(
+        &instance->upstream);
+  }
+  instance->resource = instance->owned.get();
+  instance->end_cycle = release_monotonic;
+  return instance;
+}
+
+// A monotonic_arena, optionally over a 64 KiB user buffer; its cycle ends
+// with reset(), which keeps the chunks for the next one.
+std::unique_ptr<bench_instance> strata_arena(bool with_buffer) {
+  auto instance = std::make_unique<bench_instance>();
+  monotonic_arena_options options;
+  if (with_buffer) {
+    instance->buffer = std::make_unique<std::byte[]>(kUserBuffer);
+    options.initial_buffer = {instance->buffer.get(), kUserBuffer};
+  }
+  instance->owned =
+      std::make_unique<monotonic_arena>(options, &instance->upstream);
+  instance->resource = instance->owned.get();
+  instance->end_cycle = [](std::pmr::memory_resource* r) {
+    static_cast<monotonic_arena*>(r)->reset();
+  };
+  return instance;
 }
 
 }  // namespace
@@ -63,14 +105,21 @@ const std::vector<resource_entry>& resources() {
         {.name = "std_sync_pool",
          .thread_safe = true,
          .make = over_counting_upstream<std::pmr::synchronized_pool_resource>});
-    v.push_back(
-        {.name = "std_monotonic", .reuses_memory = false, .make = [] {
-           auto instance =
-               over_counting_upstream<std::pmr::monotonic_buffer_resource>();
-           instance->end_cycle = release_monotonic;
-           return instance;
-         }});
-    // strata resources join here, one line each, naming their standard peer.
+    v.push_back({.name = "std_monotonic", .reuses_memory = false, .make = [] {
+                   return std_monotonic(false);
+                 }});
+    v.push_back({.name = "std_monotonic_buf64k",
+                 .reuses_memory = false,
+                 .make = [] { return std_monotonic(true); }});
+    // strata resources, each naming its standard peer.
+    v.push_back({.name = "arena",
+                 .peer = "std_monotonic",
+                 .reuses_memory = false,
+                 .make = [] { return strata_arena(false); }});
+    v.push_back({.name = "arena_buf64k",
+                 .peer = "std_monotonic_buf64k",
+                 .reuses_memory = false,
+                 .make = [] { return strata_arena(true); }});
     return v;
   }();
   return entries;

@@ -47,6 +47,8 @@ class counting_resource final : public std::pmr::memory_resource {
 /// One resource under test, built over a counting upstream.
 struct bench_instance {
   counting_resource upstream;
+  /// A buffer the resource starts from, for the variants that have one.
+  std::unique_ptr<std::byte[]> buffer;
   std::unique_ptr<std::pmr::memory_resource> owned;
   /// What the workloads allocate from.
   std::pmr::memory_resource* resource = nullptr;
@@ -57,6 +59,10 @@ struct bench_instance {
   void cycle() {
     if (end_cycle) end_cycle(resource);
   }
+
+  /// True when the resource sits on `upstream` (new_delete_resource, wrapped
+  /// as it is, has no upstream of ours).
+  [[nodiscard]] bool has_upstream() const { return owned != nullptr; }
 };
 
 /// How to build one resource, and what it is fit for.

@@ -42,7 +42,11 @@ def load_rows(path):
         else:
             scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[e.get("time_unit", "ns")]
             ns = float(e["real_time"]) * scale
-        row = {"ns": ns, "held_per_live": e.get("held_per_live")}
+        row = {
+            "ns": ns,
+            "held_per_live": e.get("held_per_live"),
+            "upstream_per_cycle": e.get("upstream_per_cycle"),
+        }
         groups.setdefault((workload, threads), OrderedDict())[resource] = row
     peers = {
         key[len("peer:"):]: value
@@ -67,15 +71,17 @@ def fmt_ratio(value, name=None):
 
 def markdown(groups, peers):
     lines = [
-        "| workload | threads | resource | ns/item | vs std peer | vs new_delete | held/live |",
-        "|---|---:|---|---:|---|---:|---:|",
+        "| workload | threads | resource | ns/item | vs std peer | vs new_delete"
+        " | held/live | upstream calls/cycle |",
+        "|---|---:|---|---:|---|---:|---:|---:|",
     ]
     for (workload, threads), rows in groups.items():
         for resource, row in rows.items():
             peer = peers.get(resource)
             held = row["held_per_live"]
+            calls = row["upstream_per_cycle"]
             lines.append(
-                "| {} | {} | {} | {:.1f} | {} | {} | {} |".format(
+                "| {} | {} | {} | {:.1f} | {} | {} | {} | {} |".format(
                     workload,
                     threads,
                     resource,
@@ -83,6 +89,7 @@ def markdown(groups, peers):
                     fmt_ratio(ratio(rows, resource, peer), peer),
                     fmt_ratio(ratio(rows, resource, BASELINE)),
                     f"{held:.2f}" if held is not None else "—",
+                    f"{calls:.2f}" if calls is not None else "—",
                 )
             )
     notes = [
@@ -94,6 +101,10 @@ def markdown(groups, peers):
         " (above 1 is faster).",
         "held/live: bytes held from the upstream (malloc's, for new_delete)"
         " per byte the working set holds.",
+        "upstream calls/cycle: upstream allocations per request cycle in the"
+        " timed loop (0 once a resource keeps what it got).",
+        "Cycles end with release() for monotonic_buffer_resource and reset()"
+        " for monotonic_arena (which keeps its chunks).",
     ]
     return "\n".join(lines + notes) + "\n"
 

@@ -49,6 +49,7 @@ void request_cycle(benchmark::State& state, const resource_entry& entry) {
   auto instance = entry.make();
   std::pmr::polymorphic_allocator<> alloc(instance->resource);
   std::vector<node*> nodes(kNodes);
+  const std::size_t calls_before = instance->upstream.calls();
   for (auto _ : state) {
     for (std::size_t i = 0; i < kNodes; ++i) {
       nodes[i] = alloc.new_object<node>(shape.names[i], alloc);
@@ -60,6 +61,12 @@ void request_cycle(benchmark::State& state, const resource_entry& entry) {
   }
   state.SetItemsProcessed(state.iterations() *
                           static_cast<benchmark::IterationCount>(kNodes));
+  // Upstream calls per request: zero for a resource that keeps what it got.
+  if (instance->has_upstream()) {
+    state.counters["upstream_per_cycle"] =
+        static_cast<double>(instance->upstream.calls() - calls_before) /
+        static_cast<double>(state.iterations());
+  }
 }
 
 const bool registered = [] {

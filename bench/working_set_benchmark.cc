@@ -22,7 +22,7 @@ void mixed_working_set(benchmark::State& state, const resource_entry& entry) {
   for (auto _ : state) blocks.step(r);
   // Resources wrapped as they are (new_delete_resource) have no upstream of
   // ours: malloc's own count of bytes in use stands in for it.
-  const std::size_t held = instance->owned
+  const std::size_t held = instance->has_upstream()
                                ? instance->upstream.bytes_held()
                                : malloc_bytes_in_use() - malloc_before;
   state.counters["held_per_live"] =

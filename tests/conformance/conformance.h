@@ -311,6 +311,7 @@ TYPED_TEST_P(ConformanceTest, InvalidAlignment) {
                  << " does not validate alignments: " << TypeParam::kDeviations;
   } else {
     std::pmr::memory_resource& r = this->resource();
+    const std::size_t before = this->upstream_.blocks_in_use();
     for (std::size_t alignment : {0u, 3u, 6u, 12u, 24u, 48u, 100u, 4097u}) {
       SCOPED_TRACE("alignment " + std::to_string(alignment));
       try {
@@ -321,7 +322,7 @@ TYPED_TEST_P(ConformanceTest, InvalidAlignment) {
             << e.what();
       }
     }
-    EXPECT_EQ(this->upstream_.blocks_in_use(), 0u);
+    EXPECT_EQ(this->upstream_.blocks_in_use(), before);
   }
 }
 

@@ -1,0 +1,252 @@
+// strata::bounded_pool_resource: a thread-safe pool of fixed-size blocks with
+// hard bounds, for when predictable memory matters more than hit rate.
+//
+// Freed blocks wait in lock-free rings for the next allocation; at most
+// `max_pooled` wait at once, and a block freed while the rings are full goes
+// straight back to the upstream. `max_outstanding` caps the blocks in
+// circulation: past it an allocation fails at once (or, if asked, is served
+// from the upstream unpooled), like a buffered channel used as a pool.
+// `prewarm` fills the pool up front so the first requests never wait on the
+// upstream. Requests larger than the block size, or more strictly aligned,
+// pass through to the upstream.
+//
+// Unlike std::pmr::synchronized_pool_resource it takes no lock on the common
+// path: an allocation is one compare-and-swap on a ring, a deallocation
+// another. The rings are sharded, one per hardware thread by default, and
+// each thread uses its own shard first, so threads on different cores do not
+// fight over one cache line; a thread whose shard is empty takes blocks from
+// the others before it asks the upstream.
+//
+//   thread 0 -> shard 0: [blk|blk|blk|   |   ]  (ring of pointers)
+//   thread 1 -> shard 1: [blk|   |   |   |   ]
+//   miss (all empty) -> upstream (under a mutex)   full -> upstream
+//
+// The bound on outstanding blocks costs a shared counter (one atomic add per
+// allocation and per deallocation); without a cap there is none.
+//
+// Under AddressSanitizer, pooled blocks are poisoned.
+//
+// Thread safety: thread-safe. The upstream is only called under the pool's
+// mutex, so it need not be thread-safe.
+//
+// Upstream: one block of block_size at block_alignment per pooled block, and
+// the requests it does not pool, as asked. Every block goes back by the time
+// the pool is destroyed, including blocks still outstanding.
+//
+// Example:
+//
+//   // Network buffers: 16 KiB each, at most 256 kept, at most 1024 in flight.
+//   strata::bounded_pool_resource buffers({.block_size = 16 << 10,
+//                                          .max_pooled = 256,
+//                                          .max_outstanding = 1024,
+//                                          .prewarm = 64});
+//   void* b = buffers.allocate(16 << 10);   // from the pool, no lock
+//   buffers.deallocate(b, 16 << 10);        // back to this thread's ring
+//   // The 1025th buffer in flight throws strata::limit_exceeded.
+#ifndef STRATA_BOUNDED_POOL_RESOURCE_H_
+#define STRATA_BOUNDED_POOL_RESOURCE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <memory_resource>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+
+#include "strata/internal/checked_blocks.h"
+#include "strata/internal/config.h"
+#include "strata/internal/mpmc_ring.h"
+#include "strata/internal/thread_index.h"
+#include "strata/reclaimable.h"
+
+namespace strata {
+
+/// What a bounded_pool_resource does with an allocation past max_outstanding.
+enum class exhausted_policy {
+  fail,          ///< throw strata::limit_exceeded (a std::bad_alloc)
+  use_upstream,  ///< serve it from the upstream, outside the pool's bounds
+};
+
+/// Options of a bounded_pool_resource.
+struct bounded_pool_options {
+  /// Bytes of every pooled block (rounded up to block_alignment).
+  std::size_t block_size = 64;
+  /// Alignment of every pooled block: a power of two.
+  std::size_t block_alignment = alignof(std::max_align_t);
+  /// Blocks kept when returned; more go back to the upstream. Rounded up so
+  /// that each shard's ring holds a power of two.
+  std::size_t max_pooled = 1024;
+  /// Blocks handed out and not yet returned, at most; 0 is no cap.
+  std::size_t max_outstanding = 0;
+  /// Blocks allocated at construction and pooled (at most max_pooled).
+  std::size_t prewarm = 0;
+  /// What an allocation past max_outstanding does.
+  exhausted_policy when_exhausted = exhausted_policy::fail;
+  /// Rings the pool is split into (a power of two, at most max_pooled);
+  /// 0 picks one per hardware thread.
+  std::size_t shards = 0;
+};
+
+/// A snapshot of a bounded_pool_resource's counters.
+struct bounded_pool_stats {
+  /// Allocations served from a ring.
+  std::size_t hits = 0;
+  /// Allocations of a pooled size that had to ask the upstream.
+  std::size_t misses = 0;
+  /// Blocks given back to the upstream because the rings were full.
+  std::size_t drops = 0;
+  /// Pooled-size blocks handed out and not returned.
+  std::size_t outstanding = 0;
+  /// Blocks waiting in the rings.
+  std::size_t pooled = 0;
+  /// The highest `outstanding` seen. Exact with max_outstanding set (its
+  /// counter tracks it); without a cap, the highest number of pooled-size
+  /// blocks held from the upstream, which bounds it from above.
+  std::size_t peak_outstanding = 0;
+  /// Allocations past max_outstanding served from the upstream
+  /// (exhausted_policy::use_upstream).
+  std::size_t overflows = 0;
+  /// Requests larger or more aligned than a block, passed to the upstream.
+  std::size_t unpooled = 0;
+};
+
+/// A bounded pool of fixed-size blocks; see the comment at the top.
+class bounded_pool_resource final : public std::pmr::memory_resource,
+                                    public reclaimable {
+ public:
+  /// Builds the pool over `upstream` (which must outlive it) and allocates
+  /// `prewarm` blocks. Throws std::invalid_argument for options it cannot
+  /// honour (a zero block size or max_pooled, an alignment that is not a
+  /// power of two, prewarm above max_pooled), and what the upstream throws
+  /// while prewarming (having given back what it got).
+  explicit bounded_pool_resource(
+      const bounded_pool_options& options = {},
+      std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+  bounded_pool_resource(const bounded_pool_resource&) = delete;
+  bounded_pool_resource& operator=(const bounded_pool_resource&) = delete;
+  /// Gives every block back to the upstream, outstanding ones included.
+  ~bounded_pool_resource() override;
+
+  /// A block from this thread's ring when there is one and no cap: one
+  /// compare-and-swap. Otherwise out of line: other shards, then the
+  /// upstream. Throws std::invalid_argument for an alignment that is not a
+  /// power of two, strata::limit_exceeded past max_outstanding (with
+  /// exhausted_policy::fail), and what the upstream throws.
+  [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
+      std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    if (ABSL_PREDICT_TRUE(fast_path_fits(bytes, alignment))) {
+      void* p = home().pop();
+      if (ABSL_PREDICT_TRUE(p != nullptr)) {
+        STRATA_UNPOISON(p, block_size_);
+        checked_.on_allocate(p, bytes, alignment);
+        return p;
+      }
+    }
+    return allocate_slow(bytes, alignment);
+  }
+
+  /// Puts the block in this thread's ring: one compare-and-swap. A full ring,
+  /// a cap, or a block the pool does not pool go out of line.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void deallocate(
+      void* p, std::size_t bytes,
+      std::size_t alignment = alignof(std::max_align_t)) noexcept {
+    checked_.on_deallocate(p, bytes, alignment);
+    if (ABSL_PREDICT_TRUE(fast_path_fits(bytes, alignment))) {
+      STRATA_POISON(p, block_size_);
+      if (ABSL_PREDICT_TRUE(home().push(p))) return;
+      STRATA_UNPOISON(p, block_size_);
+    }
+    deallocate_slow(p, bytes, alignment);
+  }
+
+  /// Bytes of the blocks waiting in the rings.
+  [[nodiscard]] std::size_t cached_bytes() const noexcept override;
+  /// Drains the rings to the upstream, within the request.
+  reclaim_result reclaim(const reclaim_request& request) noexcept override;
+
+  /// A snapshot of the counters.
+  [[nodiscard]] bounded_pool_stats stats() const;
+  /// The options, normalised (block_size a multiple of block_alignment,
+  /// max_pooled and shards as built).
+  [[nodiscard]] const bounded_pool_options& options() const noexcept {
+    return options_;
+  }
+  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept {
+    return upstream_;
+  }
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    return allocate(bytes, alignment);
+  }
+  void do_deallocate(void* p, std::size_t bytes,
+                     std::size_t alignment) override {
+    deallocate(p, bytes, alignment);
+  }
+  [[nodiscard]] bool do_is_equal(
+      const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+
+  // True for a request a block serves (alignment a power of two no stricter
+  // than the block's) when no cap needs counting.
+  [[nodiscard]] bool fast_path_fits(std::size_t bytes,
+                                    std::size_t alignment) const noexcept {
+    return bytes <= block_size_ && alignment - 1 < block_alignment_ &&
+           (alignment & (alignment - 1)) == 0 && !capped_;
+  }
+  [[nodiscard]] bool poolable(std::size_t bytes,
+                              std::size_t alignment) const noexcept {
+    return bytes <= block_size_ && alignment - 1 < block_alignment_;
+  }
+  internal::mpmc_ring& home() const noexcept {
+    return *shards_[internal::thread_index() & shard_mask_];
+  }
+
+  ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
+                                              std::size_t alignment);
+  ABSL_ATTRIBUTE_NOINLINE void deallocate_slow(void* p, std::size_t bytes,
+                                               std::size_t alignment) noexcept;
+  void* take_block();
+  void* pop_any() noexcept;
+  void put_block(void* p) noexcept;
+  void* new_block(bool overflow);
+  void free_block(void* p) noexcept;
+  void note_outstanding(std::size_t now) noexcept;
+
+  bounded_pool_options options_;
+  std::size_t block_size_;
+  std::size_t block_alignment_;
+  std::size_t shard_mask_;
+  bool capped_;
+  std::pmr::memory_resource* upstream_;
+  std::vector<std::unique_ptr<internal::mpmc_ring>> shards_;
+
+  // The cap's counter, touched only when max_outstanding is set.
+  alignas(internal::kCacheLine) std::atomic<std::size_t> outstanding_{0};
+  std::atomic<std::size_t> peak_outstanding_{0};
+
+  // Everything below is guarded by mu_ and used off the fast path.
+  alignas(internal::kCacheLine) mutable std::mutex mu_;
+  absl::flat_hash_set<void*> blocks_;  // pooled-size blocks from upstream
+  absl::flat_hash_map<void*, std::pair<std::size_t, std::size_t>> unpooled_;
+  std::size_t peak_blocks_ = 0;
+  std::size_t misses_ = 0;
+  std::size_t drops_ = 0;
+  std::size_t drained_ = 0;  // pops that were not allocations
+  std::size_t overflows_ = 0;
+  std::size_t unpooled_total_ = 0;
+
+  [[no_unique_address]] internal::block_checker checked_{
+      "bounded_pool_resource"};
+};
+
+}  // namespace strata
+
+#endif  // STRATA_BOUNDED_POOL_RESOURCE_H_
