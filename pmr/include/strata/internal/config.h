@@ -45,4 +45,13 @@
 #define STRATA_UNPOISON(addr, size) ((void)(addr), (void)(size))
 #endif
 
+#include <cstddef>
+
+namespace strata::internal {
+
+/// The size of a cache line, for keeping shared counters apart.
+inline constexpr std::size_t kCacheLine = 64;
+
+}  // namespace strata::internal
+
 #endif  // STRATA_INTERNAL_CONFIG_H_

@@ -16,10 +16,9 @@
 
 #include "absl/base/optimization.h"
 
-namespace strata::internal {
+#include "strata/internal/config.h"
 
-/// The size of a cache line, for padding shared counters apart.
-inline constexpr std::size_t kCacheLine = 64;
+namespace strata::internal {
 
 class mpmc_ring {
  public:
