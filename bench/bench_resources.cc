@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include "strata/bounded_pool_resource.h"
 #include "strata/monotonic_arena.h"
 
 #if defined(__GLIBC__)
@@ -120,6 +121,19 @@ const std::vector<resource_entry>& resources() {
                  .peer = "std_monotonic_buf64k",
                  .reuses_memory = false,
                  .make = [] { return strata_arena(true); }});
+    v.push_back(
+        {.name = "bounded_pool",
+         .peer = "std_sync_pool",
+         .thread_safe = true,
+         .fixed_size = true,
+         .make = [] {
+           auto instance = std::make_unique<bench_instance>();
+           instance->owned = std::make_unique<bounded_pool_resource>(
+               bounded_pool_options{.block_size = 64, .max_pooled = 4096},
+               &instance->upstream);
+           instance->resource = instance->owned.get();
+           return instance;
+         }});
     return v;
   }();
   return entries;

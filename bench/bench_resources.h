@@ -76,6 +76,9 @@ struct resource_entry {
   /// Gives freed blocks back for reuse; workloads with a long-lived working
   /// set skip resources that do not (they would only grow).
   bool reuses_memory = true;
+  /// Serves one block size well and passes the rest to its upstream (a
+  /// fixed-size pool); workloads of mixed sizes skip it.
+  bool fixed_size = false;
   /// Builds a fresh instance.
   std::function<std::unique_ptr<bench_instance>()> make{};
 };
@@ -103,14 +106,15 @@ std::vector<benchmark::internal::Benchmark*> register_workload(
     std::string_view workload, workload_fn fn,
     bool (*fits)(const resource_entry&) = nullptr);
 
-/// Only the resources whose freed blocks are reused.
-inline bool reuses_memory(const resource_entry& entry) {
-  return entry.reuses_memory;
+/// Workloads of many sizes: every resource but the fixed-size pools.
+inline bool serves_any_size(const resource_entry& entry) {
+  return !entry.fixed_size;
 }
 
-/// Only the resources that threads may share.
-inline bool thread_safe(const resource_entry& entry) {
-  return entry.thread_safe;
+/// A long-lived working set of many sizes: resources that reuse freed blocks
+/// of any size.
+inline bool reuses_any_size(const resource_entry& entry) {
+  return entry.reuses_memory && !entry.fixed_size;
 }
 
 }  // namespace strata::bench

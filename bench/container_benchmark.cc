@@ -109,8 +109,9 @@ void vector_string(benchmark::State& state, const resource_entry& entry) {
 const bool registered = [] {
   register_workload("ListInt", list_int);
   register_workload("MapInt", map_int);
-  register_workload("UnorderedMapString", unordered_map_string);
-  register_workload("VectorString", vector_string);
+  register_workload("UnorderedMapString", unordered_map_string,
+                    serves_any_size);
+  register_workload("VectorString", vector_string, serves_any_size);
   return true;
 }();
 

@@ -70,7 +70,7 @@ void request_cycle(benchmark::State& state, const resource_entry& entry) {
 }
 
 const bool registered = [] {
-  register_workload("RequestCycle", request_cycle);
+  register_workload("RequestCycle", request_cycle, serves_any_size);
   return true;
 }();
 

@@ -1,7 +1,8 @@
 // Two threads on one resource, each pinned to its own core: the mixed working
-// set on both threads at once (SharedMixed, also on one thread for the
-// scaling ratio), and blocks allocated on one thread and freed on the other
-// (CrossThreadFree), the producer/consumer shape of a pipeline.
+// set on both threads at once (SharedMixed), 64-byte allocate/free pairs on
+// both (SharedFixed64), both also on one thread for the scaling ratio, and
+// blocks allocated on one thread and freed on the other (CrossThreadFree),
+// the producer/consumer shape of a pipeline.
 //
 // Times are wall-clock (UseRealTime); items count the operations of all
 // threads, so time per item is the inverse of the process's throughput.
@@ -93,6 +94,17 @@ void shared_mixed(benchmark::State& state, std::size_t index) {
   state.SetItemsProcessed(state.iterations());
 }
 
+void shared_fixed_64(benchmark::State& state, std::size_t index) {
+  pin_to_cpu(state.thread_index());
+  std::pmr::memory_resource* r = shared_instances[index]->resource;
+  for (auto _ : state) {
+    void* p = r->allocate(kHandoffBlock, alignof(std::max_align_t));
+    benchmark::DoNotOptimize(p);
+    r->deallocate(p, kHandoffBlock, alignof(std::max_align_t));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // Thread 0 allocates, thread 1 frees; both run the same number of
 // iterations, so every block handed off is freed.
 void cross_thread_free(benchmark::State& state, std::size_t index) {
@@ -121,9 +133,19 @@ const bool registered = [] {
   for (std::size_t i = 0; i < entries.size() && i < kMaxResources; ++i) {
     if (!entries[i].thread_safe) continue;
     const auto [setup, teardown] = kHooks[i];
+    if (reuses_any_size(entries[i])) {
+      benchmark::RegisterBenchmark(
+          ("BM_SharedMixed/" + entries[i].name).c_str(),
+          [i](benchmark::State& state) { shared_mixed(state, i); })
+          ->Setup(setup)
+          ->Teardown(teardown)
+          ->Threads(1)
+          ->Threads(2)
+          ->UseRealTime();
+    }
     benchmark::RegisterBenchmark(
-        ("BM_SharedMixed/" + entries[i].name).c_str(),
-        [i](benchmark::State& state) { shared_mixed(state, i); })
+        ("BM_SharedFixed64/" + entries[i].name).c_str(),
+        [i](benchmark::State& state) { shared_fixed_64(state, i); })
         ->Setup(setup)
         ->Teardown(teardown)
         ->Threads(1)

@@ -32,7 +32,7 @@ void mixed_working_set(benchmark::State& state, const resource_entry& entry) {
 }
 
 const bool registered = [] {
-  register_workload("MixedWorkingSet", mixed_working_set, reuses_memory);
+  register_workload("MixedWorkingSet", mixed_working_set, reuses_any_size);
   return true;
 }();
 

@@ -1,5 +1,10 @@
-// A small number per thread, handed out in the order threads first ask, so
-// that sharded structures can give neighbouring threads different shards.
+// A small number per live thread, so that sharded structures give threads
+// that run at the same time different shards.
+//
+// Indices are dense and reused: a thread takes the smallest index no live
+// thread holds, and gives it back when it exits. Two threads alive together
+// therefore always differ, however many threads came and went before them
+// (a counter that only grows would hand a short-lived worker any parity).
 #ifndef STRATA_INTERNAL_THREAD_INDEX_H_
 #define STRATA_INTERNAL_THREAD_INDEX_H_
 
