@@ -1,0 +1,293 @@
+// strata::size_class_resource: a slab allocator. Requests are rounded up to a
+// size class and served from free lists carved out of spans, so finding free
+// memory costs a table lookup and a pointer pop.
+//
+// It is the strata answer to std::pmr::unsynchronized_pool_resource:
+//
+//   - Size to class is one table lookup (8-byte steps up to 1 KiB, 128-byte
+//     steps above), with no search and no division, on allocation and on
+//     deallocation, which is told the size.
+//   - A block's span is found from its address alone: every span of a class
+//     has the same power-of-two size and is aligned to it, so the span header
+//     is at a fixed offset from the address rounded down. No lookup table.
+//   - Every block of a class is aligned to the largest power of two that
+//     divides its size; a more strictly aligned request is served from the
+//     next class that satisfies it, or from the upstream. libstdc++'s pools
+//     return under-aligned blocks for allocate(20, 16); this never does.
+//   - Each span counts its live blocks, so reclaim() can give back spans that
+//     hold nothing (keeping a few per class); it is reclaimable.
+//   - Requests above the largest class go straight to the upstream.
+//
+// Memory layout of a span (blocks first, so they keep the span's alignment):
+//
+//   span (2^k bytes, aligned to 2^k)
+//   [blk|blk|blk|blk|...........................|header]
+//    ^ free list threads through freed blocks    ^ live count, free list,
+//      (the first 8 bytes of each)                 carve point, list links
+//
+// Each class has a current span that serves allocations, a list of partial
+// spans with free blocks, and the full spans, which join the partial list
+// when one of their blocks is freed.
+//
+// Under AddressSanitizer, free blocks and the uncarved part of each span are
+// poisoned.
+//
+// Thread safety: none; one thread at a time. For many threads, put a
+// sync_pool_resource on top (the tcmalloc shape) or a synchronized_resource
+// around it.
+//
+// Upstream: spans of span_size bytes (larger for large classes: at least 8
+// blocks a span), aligned to their size; and the requests above the largest
+// class, as asked. Destruction gives everything back, including blocks still
+// in use.
+//
+// Example:
+//
+//   strata::size_class_resource slabs;  // default classes: 8 B .. 32 KiB
+//   std::pmr::unordered_map<std::pmr::string, int> index(&slabs);
+//   index["alpha"] = 1;                 // nodes and strings from slabs
+//   slabs.reclaim({});                  // later: give empty spans back
+#ifndef STRATA_SIZE_CLASS_RESOURCE_H_
+#define STRATA_SIZE_CLASS_RESOURCE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory_resource>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+#include "absl/container/flat_hash_map.h"
+
+#include "strata/internal/checked_blocks.h"
+#include "strata/internal/config.h"
+#include "strata/reclaimable.h"
+
+namespace strata {
+
+/// Options of a size_class_resource.
+struct size_class_options {
+  /// The block sizes, strictly increasing multiples of 8, at most 256 KiB and
+  /// at most 250 of them. Empty: the default table, four classes per power
+  /// of two (at most 25% internal waste above 32 bytes) from 8 bytes up to
+  /// `largest_class`. The list is copied.
+  std::span<const std::size_t> classes = {};
+  /// The largest class of the default table (a power of two, 64 B to
+  /// 256 KiB); requests above it go to the upstream.
+  std::size_t largest_class = 32 << 10;
+  /// Bytes of a span (a power of two, 4 KiB to 16 MiB). Classes too large to
+  /// fit 8 blocks in it get proportionally larger spans.
+  std::size_t span_size = 64 << 10;
+  /// Empty spans per class that reclaim() keeps for reuse.
+  std::size_t keep_empty_spans = 1;
+};
+
+/// The counters of one size class.
+struct size_class_stats {
+  std::size_t block_size = 0;
+  std::size_t blocks_in_use = 0;
+  std::size_t blocks_free = 0;  ///< free or not yet carved, in held spans
+  std::size_t spans = 0;
+};
+
+/// A snapshot of a size_class_resource's counters.
+struct size_class_resource_stats {
+  /// One entry per class, smallest first.
+  std::vector<size_class_stats> classes;
+  /// Bytes users asked for and hold now (classes and large requests).
+  std::size_t bytes_in_use = 0;
+  /// Bytes held from the upstream: spans and large requests.
+  std::size_t bytes_held = 0;
+  /// Bytes lost to rounding up to a class, in blocks in use.
+  std::size_t internal_waste = 0;
+  /// Requests above the largest class, passed to the upstream, live now.
+  std::size_t large_blocks = 0;
+};
+
+/// A slab allocator; see the comment at the top of this file.
+class size_class_resource final : public std::pmr::memory_resource,
+                                  public reclaimable {
+ public:
+  /// Builds the class table and takes nothing from `upstream` (which must
+  /// outlive it) until the first allocation. Throws std::invalid_argument
+  /// naming the problem for an invalid class list or option.
+  explicit size_class_resource(
+      const size_class_options& options = {},
+      std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+  size_class_resource(const size_class_resource&) = delete;
+  size_class_resource& operator=(const size_class_resource&) = delete;
+  /// Gives every span and large block back to the upstream.
+  ~size_class_resource() override;
+
+  /// A block of the class for (bytes, alignment). Cost when the class's
+  /// current span has a free block: one table lookup, one alignment compare,
+  /// one pop. Otherwise out of line: carve, switch span, or a new span.
+  [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
+      std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    const std::size_t c = class_of(bytes);
+    if (ABSL_PREDICT_TRUE(c != kNoClass &&
+                          classes_[c].alignment >= alignment)) {
+      span* s = current_[c];
+      void* p = s->free;
+      if (ABSL_PREDICT_TRUE(p != nullptr)) {
+        STRATA_UNPOISON(p, classes_[c].size);
+        s->free = *static_cast<void**>(p);
+        ++s->live;
+        requested_bytes_ += bytes;
+        class_bytes_in_use_ += classes_[c].size;
+        checked_.on_allocate(p, bytes, alignment);
+        return p;
+      }
+    }
+    return allocate_slow(bytes, alignment);
+  }
+
+  /// Puts the block on its span's free list. Cost: one table lookup, one
+  /// mask to find the span, one push; the first block freed into a full span
+  /// goes out of line to list the span again.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void deallocate(
+      void* p, std::size_t bytes,
+      std::size_t alignment = alignof(std::max_align_t)) noexcept {
+    checked_.on_deallocate(p, bytes, alignment);
+    const std::size_t c = class_of(bytes);
+    if (ABSL_PREDICT_TRUE(c != kNoClass &&
+                          classes_[c].alignment >= alignment)) {
+      span* s = span_of(p, c);
+      void* old = s->free;
+      *static_cast<void**>(p) = old;
+      s->free = p;
+      --s->live;
+      requested_bytes_ -= bytes;
+      class_bytes_in_use_ -= classes_[c].size;
+      STRATA_POISON(p, classes_[c].size);
+      // A full span that is not current gets a free block: list it again.
+      if (ABSL_PREDICT_FALSE(old == nullptr && s != current_[c])) {
+        link_partial(s);
+      }
+      return;
+    }
+    deallocate_slow(p, bytes, alignment);
+  }
+
+  /// Bytes held from the upstream in spans that no block in use occupies.
+  [[nodiscard]] std::size_t cached_bytes() const noexcept override;
+  /// Gives empty spans back (keeping keep_empty_spans per class), within the
+  /// request.
+  reclaim_result reclaim(const reclaim_request& request) noexcept override;
+
+  /// The block size of the class that serves (bytes, alignment); 0 when the
+  /// upstream serves it.
+  [[nodiscard]] std::size_t class_size_for(
+      std::size_t bytes,
+      std::size_t alignment = alignof(std::max_align_t)) const noexcept;
+  /// The block sizes, smallest first.
+  [[nodiscard]] std::vector<std::size_t> class_sizes() const;
+
+  /// A snapshot of the counters (walks the spans: not for a hot loop).
+  [[nodiscard]] size_class_resource_stats stats() const;
+  /// The options, normalised; `classes` is empty here (see class_sizes()).
+  [[nodiscard]] const size_class_options& options() const noexcept {
+    return options_;
+  }
+  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept {
+    return upstream_;
+  }
+
+ private:
+  // The header at the end of every span.
+  struct span {
+    void* free;        // free list of this span's blocks
+    std::byte* carve;  // blocks from here to `end` were never handed out
+    std::byte* end;    // end of the block area
+    std::size_t live;  // blocks in use
+    span* prev;        // in the class's partial list (listed == true)
+    span* next;
+    span* all_prev;  // in the class's list of every span
+    span* all_next;
+    std::uint32_t klass;
+    bool listed;  // on the partial list
+  };
+
+  // What the fast paths need to know of a class, packed together.
+  struct class_info {
+    std::size_t size;       // block size
+    std::size_t alignment;  // largest power of two dividing size
+    std::size_t span_mask;  // span size - 1
+  };
+
+  // Per-class span lists, off the fast path.
+  struct class_spans {
+    span* partial = nullptr;  // spans with free blocks, not current
+    span* all = nullptr;      // every span of the class
+    std::size_t count = 0;
+    std::size_t capacity = 0;  // blocks per span
+    std::size_t span_size = 0;
+  };
+
+  static constexpr std::size_t kNoClass = 0xff;
+  static constexpr std::size_t kSmallLimit = 1024;  // 8-byte steps up to here
+  static constexpr std::size_t kLargeStep = 128;    // 128-byte steps above
+
+  [[nodiscard]] std::size_t class_of(std::size_t bytes) const noexcept {
+    if (ABSL_PREDICT_TRUE(bytes <= kSmallLimit)) {
+      return small_index_[(bytes + 7) >> 3];
+    }
+    if (bytes <= largest_) return large_index_[(bytes + kLargeStep - 1) >> 7];
+    return kNoClass;
+  }
+  [[nodiscard]] span* span_of(void* p, std::size_t c) const noexcept {
+    const auto start =
+        reinterpret_cast<std::uintptr_t>(p) & ~classes_[c].span_mask;
+    return reinterpret_cast<span*>(start + classes_[c].span_mask + 1 -
+                                   sizeof(span));
+  }
+
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    return allocate(bytes, alignment);
+  }
+  void do_deallocate(void* p, std::size_t bytes,
+                     std::size_t alignment) override {
+    deallocate(p, bytes, alignment);
+  }
+  [[nodiscard]] bool do_is_equal(
+      const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+
+  ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
+                                              std::size_t alignment);
+  ABSL_ATTRIBUTE_NOINLINE void deallocate_slow(void* p, std::size_t bytes,
+                                               std::size_t alignment) noexcept;
+  [[nodiscard]] std::size_t aligned_class(std::size_t bytes,
+                                          std::size_t alignment) const noexcept;
+  void* allocate_from_class(std::size_t c, std::size_t bytes);
+  void* allocate_large(std::size_t bytes, std::size_t alignment);
+  span* new_span(std::size_t c);
+  void free_span(span* s) noexcept;
+  ABSL_ATTRIBUTE_NOINLINE void link_partial(span* s) noexcept;
+  void unlink_partial(span* s) noexcept;
+
+  size_class_options options_;
+  std::pmr::memory_resource* upstream_;
+  std::size_t largest_ = 0;
+  std::vector<class_info> classes_;
+  std::vector<span*> current_;  // per class; an empty sentinel until used
+  std::vector<class_spans> spans_;
+  std::uint8_t small_index_[kSmallLimit / 8 + 1] = {};
+  std::vector<std::uint8_t> large_index_;
+  span sentinel_{};  // current_ of a class with no span yet: never has room
+
+  std::size_t requested_bytes_ = 0;     // asked for, in class blocks
+  std::size_t class_bytes_in_use_ = 0;  // class sizes of blocks in use
+  std::size_t held_bytes_ = 0;          // spans and large blocks
+  absl::flat_hash_map<void*, std::pair<std::size_t, std::size_t>> large_;
+  std::size_t large_bytes_ = 0;
+
+  [[no_unique_address]] internal::block_checker checked_{"size_class_resource"};
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SIZE_CLASS_RESOURCE_H_

@@ -1,0 +1,343 @@
+#include "strata/size_class_resource.h"
+
+#include <algorithm>
+#include <bit>
+#include <stdexcept>
+#include <string>
+
+#include "absl/strings/str_format.h"
+
+#include "strata/internal/alignment.h"
+#include "strata/internal/deadline.h"
+
+namespace strata {
+namespace {
+
+constexpr std::string_view kName = "size_class_resource";
+constexpr std::size_t kMaxClassSize = 256 << 10;
+constexpr std::size_t kMaxClasses = 250;
+constexpr std::size_t kMinBlocksPerSpan = 8;
+
+[[noreturn]] void bad_option(const std::string& what) {
+  throw std::invalid_argument(absl::StrFormat("strata: %s: %s", kName, what));
+}
+
+// The default table: 8-byte steps to 64, then four classes per power of two
+// (1, 1.25, 1.5 and 1.75 times it), so a request above 32 bytes wastes at
+// most a fifth of its block.
+std::vector<std::size_t> default_classes(std::size_t largest) {
+  std::vector<std::size_t> classes;
+  for (std::size_t size = 8; size <= std::min<std::size_t>(64, largest);
+       size += 8) {
+    classes.push_back(size);
+  }
+  for (std::size_t base = 64; base < largest; base *= 2) {
+    for (std::size_t quarter = 5; quarter <= 8; ++quarter) {
+      classes.push_back(base * quarter / 4);
+    }
+  }
+  return classes;
+}
+
+void validate(std::span<const std::size_t> classes) {
+  if (classes.size() > kMaxClasses) {
+    bad_option(absl::StrFormat("%u classes, at most %u are allowed",
+                               classes.size(), kMaxClasses));
+  }
+  std::size_t previous = 0;
+  for (std::size_t i = 0; i < classes.size(); ++i) {
+    const std::size_t size = classes[i];
+    if (size == 0) bad_option(absl::StrFormat("class %u is zero", i));
+    if (size % 8 != 0) {
+      bad_option(absl::StrFormat("class %u (%u bytes) is not a multiple of 8",
+                                 i, size));
+    }
+    if (size > kMaxClassSize) {
+      bad_option(absl::StrFormat("class %u (%u bytes) is above %u bytes", i,
+                                 size, kMaxClassSize));
+    }
+    if (size <= previous) {
+      bad_option(absl::StrFormat(
+          "classes must be strictly increasing: class %u (%u bytes) follows "
+          "%u bytes",
+          i, size, previous));
+    }
+    previous = size;
+  }
+}
+
+}  // namespace
+
+size_class_resource::size_class_resource(const size_class_options& options,
+                                         std::pmr::memory_resource* upstream)
+    : options_(options), upstream_(upstream) {
+  if (!std::has_single_bit(options_.span_size) || options_.span_size < 4096 ||
+      options_.span_size > (16 << 20)) {
+    bad_option(absl::StrFormat(
+        "span_size (%u) must be a power of two from 4 KiB to 16 MiB",
+        options_.span_size));
+  }
+  std::vector<std::size_t> sizes;
+  if (options_.classes.empty()) {
+    if (!std::has_single_bit(options_.largest_class) ||
+        options_.largest_class < 64 || options_.largest_class > kMaxClassSize) {
+      bad_option(absl::StrFormat(
+          "largest_class (%u) must be a power of two from 64 B to 256 KiB",
+          options_.largest_class));
+    }
+    sizes = default_classes(options_.largest_class);
+  } else {
+    validate(options_.classes);
+    sizes.assign(options_.classes.begin(), options_.classes.end());
+  }
+  if (sizes.empty()) bad_option("the class list is empty");
+  options_.classes = {};
+  options_.largest_class = sizes.back();
+  largest_ = sizes.back();
+
+  for (const std::size_t size : sizes) {
+    const std::size_t span_size =
+        std::max(options_.span_size,
+                 std::bit_ceil(kMinBlocksPerSpan * size + sizeof(span)));
+    classes_.push_back({.size = size,
+                        .alignment = std::size_t{1} << std::countr_zero(size),
+                        .span_mask = span_size - 1});
+    spans_.push_back({.capacity = (span_size - sizeof(span)) / size,
+                      .span_size = span_size});
+  }
+  current_.assign(sizes.size(), &sentinel_);
+
+  // Size to class: the smallest class whose blocks hold the largest size
+  // that maps to each index.
+  auto smallest_holding = [&](std::size_t bytes) -> std::uint8_t {
+    const auto it = std::lower_bound(sizes.begin(), sizes.end(), bytes);
+    return it == sizes.end() ? static_cast<std::uint8_t>(kNoClass)
+                             : static_cast<std::uint8_t>(it - sizes.begin());
+  };
+  for (std::size_t i = 0; i <= kSmallLimit / 8; ++i) {
+    small_index_[i] = smallest_holding(i * 8);
+  }
+  large_index_.resize((largest_ + kLargeStep - 1) / kLargeStep + 1,
+                      static_cast<std::uint8_t>(kNoClass));
+  for (std::size_t j = kSmallLimit / kLargeStep; j < large_index_.size(); ++j) {
+    large_index_[j] = smallest_holding(j * kLargeStep);
+  }
+}
+
+size_class_resource::~size_class_resource() {
+  for (class_spans& list : spans_) {
+    while (list.all != nullptr) free_span(list.all);
+  }
+  for (const auto& [p, shape] : large_) {
+    upstream_->deallocate(p, shape.first, shape.second);
+  }
+}
+
+std::size_t size_class_resource::aligned_class(
+    std::size_t bytes, std::size_t alignment) const noexcept {
+  std::size_t c = class_of(bytes);
+  if (c == kNoClass) return kNoClass;
+  while (c < classes_.size() && classes_[c].alignment < alignment) ++c;
+  return c < classes_.size() ? c : kNoClass;
+}
+
+void* size_class_resource::allocate_slow(std::size_t bytes,
+                                         std::size_t alignment) {
+  internal::check_alignment(kName, alignment);
+  const std::size_t c = aligned_class(bytes, alignment);
+  void* p = c == kNoClass ? allocate_large(bytes, alignment)
+                          : allocate_from_class(c, bytes);
+  checked_.on_allocate(p, bytes, alignment);
+  return p;
+}
+
+void* size_class_resource::allocate_from_class(std::size_t c,
+                                               std::size_t bytes) {
+  const std::size_t size = classes_[c].size;
+  span* s = current_[c];
+  for (;;) {
+    void* p = s->free;
+    if (p != nullptr) {
+      STRATA_UNPOISON(p, size);
+      s->free = *static_cast<void**>(p);
+    } else if (static_cast<std::size_t>(s->end - s->carve) >= size) {
+      p = s->carve;
+      s->carve += size;
+      STRATA_UNPOISON(p, size);
+    } else {
+      // The current span is full: the next partial span, or a new one.
+      // new_span() is the only call that can fail, and nothing has changed.
+      span* next = spans_[c].partial;
+      if (next != nullptr) {
+        unlink_partial(next);
+      } else {
+        next = new_span(c);
+      }
+      current_[c] = next;
+      s = next;
+      continue;
+    }
+    ++s->live;
+    requested_bytes_ += bytes;
+    class_bytes_in_use_ += size;
+    return p;
+  }
+}
+
+void* size_class_resource::allocate_large(std::size_t bytes,
+                                          std::size_t alignment) {
+  void* p = upstream_->allocate(bytes, alignment);
+  try {
+    large_.emplace(p, std::pair(bytes, alignment));
+  } catch (...) {
+    upstream_->deallocate(p, bytes, alignment);
+    throw;
+  }
+  large_bytes_ += bytes;
+  held_bytes_ += bytes;
+  return p;
+}
+
+void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
+                                          std::size_t alignment) noexcept {
+  const std::size_t c = aligned_class(bytes, alignment);
+  if (c == kNoClass) {
+    large_.erase(p);
+    large_bytes_ -= bytes;
+    held_bytes_ -= bytes;
+    upstream_->deallocate(p, bytes, alignment);
+    return;
+  }
+  span* s = span_of(p, c);
+  void* old = s->free;
+  *static_cast<void**>(p) = old;
+  s->free = p;
+  --s->live;
+  requested_bytes_ -= bytes;
+  class_bytes_in_use_ -= classes_[c].size;
+  STRATA_POISON(p, classes_[c].size);
+  if (old == nullptr && s != current_[c]) link_partial(s);
+}
+
+size_class_resource::span* size_class_resource::new_span(std::size_t c) {
+  class_spans& list = spans_[c];
+  auto* memory = static_cast<std::byte*>(
+      upstream_->allocate(list.span_size, list.span_size));
+  auto* s = reinterpret_cast<span*>(memory + list.span_size - sizeof(span));
+  *s = {.free = nullptr,
+        .carve = memory,
+        .end = memory + list.capacity * classes_[c].size,
+        .live = 0,
+        .prev = nullptr,
+        .next = nullptr,
+        .all_prev = nullptr,
+        .all_next = list.all,
+        .klass = static_cast<std::uint32_t>(c),
+        .listed = false};
+  if (list.all != nullptr) list.all->all_prev = s;
+  list.all = s;
+  ++list.count;
+  held_bytes_ += list.span_size;
+  STRATA_POISON(memory, list.capacity * classes_[c].size);
+  return s;
+}
+
+void size_class_resource::free_span(span* s) noexcept {
+  class_spans& list = spans_[s->klass];
+  if (s->listed) unlink_partial(s);
+  if (current_[s->klass] == s) current_[s->klass] = &sentinel_;
+  if (s->all_prev != nullptr) {
+    s->all_prev->all_next = s->all_next;
+  } else {
+    list.all = s->all_next;
+  }
+  if (s->all_next != nullptr) s->all_next->all_prev = s->all_prev;
+  --list.count;
+  held_bytes_ -= list.span_size;
+  auto* memory =
+      reinterpret_cast<std::byte*>(s) + sizeof(span) - list.span_size;
+  STRATA_UNPOISON(memory, list.span_size);
+  upstream_->deallocate(memory, list.span_size, list.span_size);
+}
+
+void size_class_resource::link_partial(span* s) noexcept {
+  class_spans& list = spans_[s->klass];
+  s->prev = nullptr;
+  s->next = list.partial;
+  if (list.partial != nullptr) list.partial->prev = s;
+  list.partial = s;
+  s->listed = true;
+}
+
+void size_class_resource::unlink_partial(span* s) noexcept {
+  class_spans& list = spans_[s->klass];
+  if (s->prev != nullptr) {
+    s->prev->next = s->next;
+  } else {
+    list.partial = s->next;
+  }
+  if (s->next != nullptr) s->next->prev = s->prev;
+  s->prev = s->next = nullptr;
+  s->listed = false;
+}
+
+std::size_t size_class_resource::cached_bytes() const noexcept {
+  return held_bytes_ - large_bytes_ - class_bytes_in_use_;
+}
+
+reclaim_result size_class_resource::reclaim(
+    const reclaim_request& request) noexcept {
+  const internal::deadline until(request.time_budget);
+  reclaim_result result;
+  for (std::size_t c = 0; c < spans_.size(); ++c) {
+    class_spans& list = spans_[c];
+    std::size_t kept = 0;
+    span* s = list.partial;
+    while (s != nullptr) {
+      span* next = s->next;
+      if (s->live == 0 && kept++ >= options_.keep_empty_spans) {
+        if (result.bytes_freed >= request.bytes || until.passed()) {
+          result.more_remains = true;
+          return result;
+        }
+        result.bytes_freed += list.span_size;
+        free_span(s);
+      }
+      s = next;
+    }
+  }
+  return result;
+}
+
+std::size_t size_class_resource::class_size_for(
+    std::size_t bytes, std::size_t alignment) const noexcept {
+  const std::size_t c = aligned_class(bytes, alignment);
+  return c == kNoClass ? 0 : classes_[c].size;
+}
+
+std::vector<std::size_t> size_class_resource::class_sizes() const {
+  std::vector<std::size_t> sizes;
+  sizes.reserve(classes_.size());
+  for (const class_info& info : classes_) sizes.push_back(info.size);
+  return sizes;
+}
+
+size_class_resource_stats size_class_resource::stats() const {
+  size_class_resource_stats result;
+  for (std::size_t c = 0; c < classes_.size(); ++c) {
+    const class_spans& list = spans_[c];
+    size_class_stats entry{.block_size = classes_[c].size, .spans = list.count};
+    for (const span* s = list.all; s != nullptr; s = s->all_next) {
+      entry.blocks_in_use += s->live;
+    }
+    entry.blocks_free = list.count * list.capacity - entry.blocks_in_use;
+    result.classes.push_back(entry);
+  }
+  result.bytes_in_use = requested_bytes_ + large_bytes_;
+  result.bytes_held = held_bytes_;
+  result.internal_waste = class_bytes_in_use_ - requested_bytes_;
+  result.large_blocks = large_.size();
+  return result;
+}
+
+}  // namespace strata

@@ -1,0 +1,250 @@
+// Tests of strata::size_class_resource.
+//
+//   class table          DefaultTableWastesAtMostAQuarterAbove32Bytes,
+//                        CustomClassesAreUsed,
+//                        InvalidClassListsThrowNamingTheProblem
+//   allocate/deallocate  ReusesFreedBlocksLastInFirstOut,
+//                        LargeRequestsGoToTheUpstream,
+//                        SpansAreAlignedSoBlocksKeepTheirAlignment,
+//                        StricterAlignmentTakesALargerClass
+//   spans                FullSpansBecomePartialAgain
+//   reclaim              ReclaimGivesBackEmptySpansKeepingAFew
+//   stats                StatsCountClassesBytesAndWaste
+//   checked builds       CheckedBuildsAbortOnSizeMismatch
+//   AddressSanitizer     UseAfterFreeIsReported
+//   the header example   HeaderExampleWorks
+// The contracts every resource keeps are in
+// size_class_resource_conformance_test.
+
+#include "strata/size_class_resource.h"
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory_resource>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#include "strata/adapters/test_resource.h"
+
+#include "testing/checker.h"
+
+namespace strata {
+namespace {
+
+class SizeClassResourceTest : public ::testing::Test {
+ protected:
+  test_resource upstream_{testing::recording_checker("upstream")};
+
+  ~SizeClassResourceTest() override {
+    EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+    EXPECT_TRUE(upstream_.defects().empty())
+        << upstream_.defects().front().message;
+  }
+};
+
+TEST_F(SizeClassResourceTest, DefaultTableWastesAtMostAQuarterAbove32Bytes) {
+  size_class_resource slabs({}, &upstream_);
+  const std::vector<std::size_t> sizes = slabs.class_sizes();
+  EXPECT_EQ(sizes.front(), 8u);
+  EXPECT_EQ(sizes.back(), 32u << 10);
+  for (std::size_t bytes = 1; bytes <= (32u << 10); ++bytes) {
+    const std::size_t block = slabs.class_size_for(bytes, 8);
+    ASSERT_GE(block, bytes);
+    if (bytes > 32) {
+      ASSERT_LE(4 * (block - bytes), block) << bytes << " -> " << block;
+    }
+  }
+  EXPECT_EQ(slabs.class_size_for((32u << 10) + 1), 0u);
+  // At 16-byte alignment, 33 bytes skips the 8-aligned class 40.
+  EXPECT_EQ(slabs.class_size_for(33, 16), 48u);
+}
+
+TEST_F(SizeClassResourceTest, CustomClassesAreUsed) {
+  const std::array<std::size_t, 4> classes = {16, 48, 96, 4096};
+  size_class_resource slabs({.classes = classes}, &upstream_);
+  EXPECT_EQ(slabs.class_sizes(),
+            std::vector<std::size_t>(classes.begin(), classes.end()));
+  EXPECT_EQ(slabs.class_size_for(17), 48u);
+  EXPECT_EQ(slabs.class_size_for(97), 4096u);
+  EXPECT_EQ(slabs.class_size_for(4097), 0u);
+  EXPECT_EQ(slabs.options().largest_class, 4096u);
+}
+
+TEST_F(SizeClassResourceTest, InvalidClassListsThrowNamingTheProblem) {
+  auto message_for = [&](std::vector<std::size_t> classes) -> std::string {
+    try {
+      size_class_resource slabs({.classes = classes}, &upstream_);
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "no exception";
+  };
+  EXPECT_NE(message_for({16, 8}).find("strictly increasing"),
+            std::string::npos);
+  EXPECT_NE(message_for({16, 16}).find("strictly increasing"),
+            std::string::npos);
+  EXPECT_NE(message_for({0, 8}).find("is zero"), std::string::npos);
+  EXPECT_NE(message_for({8, 20}).find("not a multiple of 8"),
+            std::string::npos);
+  EXPECT_NE(message_for({8, 1 << 20}).find("above"), std::string::npos);
+  EXPECT_THROW(size_class_resource({.largest_class = 1000}, &upstream_),
+               std::invalid_argument);
+  EXPECT_THROW(size_class_resource({.span_size = 1000}, &upstream_),
+               std::invalid_argument);
+}
+
+TEST_F(SizeClassResourceTest, ReusesFreedBlocksLastInFirstOut) {
+  size_class_resource slabs({}, &upstream_);
+  void* a = slabs.allocate(40, 8);
+  void* b = slabs.allocate(40, 8);
+  slabs.deallocate(a, 40, 8);
+  EXPECT_EQ(slabs.allocate(33, 8), a);  // same class (40), freed last
+  slabs.deallocate(b, 40, 8);
+  slabs.deallocate(a, 33, 8);
+  EXPECT_EQ(upstream_.stats().allocations, 1u);  // one span
+}
+
+TEST_F(SizeClassResourceTest, LargeRequestsGoToTheUpstream) {
+  size_class_resource slabs({}, &upstream_);
+  void* big = slabs.allocate(100000, 64);
+  EXPECT_EQ(upstream_.stats().largest_block, 100000u);
+  EXPECT_EQ(slabs.stats().large_blocks, 1u);
+  slabs.deallocate(big, 100000, 64);
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  static_cast<void>(slabs.allocate(200000, 8));  // freed by the destructor
+}
+
+TEST_F(SizeClassResourceTest, SpansAreAlignedSoBlocksKeepTheirAlignment) {
+  size_class_resource slabs({}, &upstream_);
+  for (std::size_t size : slabs.class_sizes()) {
+    const std::size_t natural = std::size_t{1} << std::countr_zero(size);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 20; ++i) {
+      void* p = slabs.allocate(size, 1);
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % natural, 0u)
+          << "class " << size;
+      blocks.push_back(p);
+    }
+    for (void* p : blocks) slabs.deallocate(p, size, 1);
+  }
+}
+
+TEST_F(SizeClassResourceTest, StricterAlignmentTakesALargerClass) {
+  size_class_resource slabs({}, &upstream_);
+  // 20 bytes is class 24, whose blocks are only 8-aligned: 16 takes class 32.
+  for (int i = 0; i < 50; ++i) {
+    void* p = slabs.allocate(20, 16);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u);
+  }
+  EXPECT_EQ(slabs.stats().classes[3].blocks_in_use, 50u);  // class 32
+  void* page = slabs.allocate(100, 4096);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(page) % 4096, 0u);
+  slabs.deallocate(page, 100, 4096);
+  // Beyond every class's alignment: the upstream serves it.
+  void* huge = slabs.allocate(64, 1 << 20);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(huge) % (1 << 20), 0u);
+  EXPECT_EQ(slabs.stats().large_blocks, 1u);
+  slabs.deallocate(huge, 64, 1 << 20);
+}
+
+TEST_F(SizeClassResourceTest, FullSpansBecomePartialAgain) {
+  size_class_resource slabs({.span_size = 4096}, &upstream_);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 200; ++i) blocks.push_back(slabs.allocate(64, 8));
+  const std::size_t spans = slabs.stats().classes[7].spans;
+  ASSERT_GT(spans, 2u);
+  // Free every other block: every full span becomes partial, and the next
+  // allocations reuse those blocks instead of asking the upstream.
+  for (std::size_t i = 0; i < blocks.size(); i += 2) {
+    slabs.deallocate(blocks[i], 64, 8);
+  }
+  const std::size_t calls = upstream_.stats().allocations;
+  for (std::size_t i = 0; i < blocks.size(); i += 2) {
+    blocks[i] = slabs.allocate(64, 8);
+  }
+  EXPECT_EQ(upstream_.stats().allocations, calls);
+  EXPECT_EQ(slabs.stats().classes[7].spans, spans);
+  for (void* p : blocks) slabs.deallocate(p, 64, 8);
+}
+
+TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
+  size_class_resource slabs({.span_size = 4096, .keep_empty_spans = 1},
+                            &upstream_);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 400; ++i) blocks.push_back(slabs.allocate(128, 8));
+  const std::size_t spans = slabs.stats().classes[11].spans;
+  ASSERT_GE(spans, 10u);
+  for (void* p : blocks) slabs.deallocate(p, 128, 8);
+  EXPECT_EQ(slabs.cached_bytes(), slabs.stats().bytes_held);
+  reclaimable& r = slabs;
+  const reclaim_result some = r.reclaim({.bytes = 4096});
+  EXPECT_EQ(some.bytes_freed, 4096u);
+  EXPECT_TRUE(some.more_remains);
+  const reclaim_result rest = r.reclaim({});
+  EXPECT_FALSE(rest.more_remains);
+  // The current span and one kept empty span remain.
+  EXPECT_EQ(slabs.stats().classes[11].spans, 2u);
+  EXPECT_EQ(upstream_.bytes_in_use(), 2u * 4096u);
+  // And they serve again.
+  void* p = slabs.allocate(128, 8);
+  slabs.deallocate(p, 128, 8);
+}
+
+TEST_F(SizeClassResourceTest, StatsCountClassesBytesAndWaste) {
+  size_class_resource slabs({}, &upstream_);
+  void* a = slabs.allocate(100, 8);  // class 112
+  void* b = slabs.allocate(60, 8);   // class 64
+  const size_class_resource_stats s = slabs.stats();
+  EXPECT_EQ(s.bytes_in_use, 160u);
+  EXPECT_EQ(s.internal_waste, 12u + 4u);
+  EXPECT_EQ(s.bytes_held, upstream_.bytes_in_use());
+  std::size_t in_use = 0;
+  for (const size_class_stats& c : s.classes) in_use += c.blocks_in_use;
+  EXPECT_EQ(in_use, 2u);
+  slabs.deallocate(a, 100, 8);
+  slabs.deallocate(b, 60, 8);
+  EXPECT_EQ(slabs.stats().bytes_in_use, 0u);
+}
+
+TEST(SizeClassResourceDeathTest, CheckedBuildsAbortOnSizeMismatch) {
+  if (!internal::kChecked) GTEST_SKIP() << "not a checked build";
+  EXPECT_DEATH(
+      {
+        size_class_resource slabs;
+        void* p = slabs.allocate(64, 8);
+        slabs.deallocate(p, 128, 8);
+      },
+      "size_class_resource: deallocate with size 128");
+}
+
+TEST(SizeClassResourceDeathTest, UseAfterFreeIsReported) {
+  if (!STRATA_HAS_ASAN) GTEST_SKIP() << "needs AddressSanitizer";
+  EXPECT_DEATH(
+      {
+        size_class_resource slabs;
+        auto* p = static_cast<volatile char*>(slabs.allocate(64, 8));
+        slabs.deallocate(const_cast<char*>(p), 64, 8);
+        p[20] = 1;
+      },
+      "use-after-poison");
+}
+
+TEST_F(SizeClassResourceTest, HeaderExampleWorks) {
+  strata::size_class_resource slabs({}, &upstream_);  // default classes
+  {
+    std::pmr::unordered_map<std::pmr::string, int> index(&slabs);
+    index["alpha"] = 1;  // nodes and strings from slabs
+    EXPECT_GT(upstream_.stats().allocations, 0u);
+  }
+  slabs.reclaim({});  // later: give empty spans back
+}
+
+}  // namespace
+}  // namespace strata
