@@ -11,6 +11,7 @@
 
 #include "strata/bounded_pool_resource.h"
 #include "strata/monotonic_arena.h"
+#include "strata/size_class_resource.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -134,6 +135,13 @@ const std::vector<resource_entry>& resources() {
            instance->resource = instance->owned.get();
            return instance;
          }});
+    v.push_back({.name = "size_class", .peer = "std_unsync_pool", .make = [] {
+                   auto instance = std::make_unique<bench_instance>();
+                   instance->owned = std::make_unique<size_class_resource>(
+                       size_class_options{}, &instance->upstream);
+                   instance->resource = instance->owned.get();
+                   return instance;
+                 }});
     return v;
   }();
   return entries;

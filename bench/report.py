@@ -17,6 +17,13 @@ from xml.sax.saxutils import escape
 
 BASELINE = "new_delete"
 
+# Workloads in the order the report shows them; others follow, sorted.
+WORKLOAD_ORDER = [
+    "Fixed64", "Fixed64Concrete", "Batch1024", "MixedWorkingSet", "ListInt",
+    "MapInt", "UnorderedMapString", "VectorString", "RequestCycle",
+    "SharedFixed64", "SharedMixed", "CrossThreadFree",
+]
+
 
 def load_rows(path):
     """Returns OrderedDict {(workload, threads): OrderedDict {resource: row}}."""
@@ -48,12 +55,32 @@ def load_rows(path):
             "upstream_per_cycle": e.get("upstream_per_cycle"),
         }
         groups.setdefault((workload, threads), OrderedDict())[resource] = row
+    context = data.get("context", {})
     peers = {
         key[len("peer:"):]: value
-        for key, value in data.get("context", {}).items()
+        for key, value in context.items()
         if key.startswith("peer:")
     }
-    return groups, peers
+    return in_order(groups, context.get("resource_order", "").split(",")), peers
+
+
+def in_order(groups, resource_order):
+    """Workloads and, within each, resources in a fixed order: repetitions
+    interleaved at random come out of the benchmark in any order."""
+    rank = {name: i for i, name in enumerate(resource_order) if name}
+    workload_rank = {name: i for i, name in enumerate(WORKLOAD_ORDER)}
+
+    def group_key(key):
+        workload, threads = key
+        return (workload_rank.get(workload, len(WORKLOAD_ORDER)), workload, threads)
+
+    ordered = OrderedDict()
+    for key in sorted(groups, key=group_key):
+        rows = groups[key]
+        ordered[key] = OrderedDict(
+            sorted(rows.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
+        )
+    return ordered
 
 
 def ratio(rows, resource, other):

@@ -8,6 +8,8 @@
 //                        SpansAreAlignedSoBlocksKeepTheirAlignment,
 //                        StricterAlignmentTakesALargerClass
 //   spans                FullSpansBecomePartialAgain
+//   empty spans          EmptySpansBeyondMaxGoBackAtOnce,
+//                        HeldMemoryFollowsTheBlocksInUse
 //   reclaim              ReclaimGivesBackEmptySpansKeepingAFew
 //   stats                StatsCountClassesBytesAndWaste
 //   checked builds       CheckedBuildsAbortOnSizeMismatch
@@ -175,8 +177,9 @@ TEST_F(SizeClassResourceTest, FullSpansBecomePartialAgain) {
 }
 
 TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
-  size_class_resource slabs({.span_size = 4096, .keep_empty_spans = 1},
-                            &upstream_);
+  size_class_resource slabs(
+      {.span_size = 4096, .max_empty_spans = 100, .keep_empty_spans = 1},
+      &upstream_);
   std::vector<void*> blocks;
   for (int i = 0; i < 400; ++i) blocks.push_back(slabs.allocate(128, 8));
   const std::size_t spans = slabs.stats().classes[11].spans;
@@ -195,6 +198,45 @@ TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
   // And they serve again.
   void* p = slabs.allocate(128, 8);
   slabs.deallocate(p, 128, 8);
+}
+
+TEST_F(SizeClassResourceTest, EmptySpansBeyondMaxGoBackAtOnce) {
+  size_class_resource slabs({.span_size = 4096, .max_empty_spans = 2},
+                            &upstream_);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 400; ++i) blocks.push_back(slabs.allocate(128, 8));
+  ASSERT_GE(slabs.stats().classes[11].spans, 10u);
+  for (void* p : blocks) slabs.deallocate(p, 128, 8);
+  // The current span and two empty ones are all that is left.
+  EXPECT_EQ(slabs.stats().classes[11].spans, 3u);
+  EXPECT_EQ(upstream_.bytes_in_use(), 3u * 4096u);
+  EXPECT_EQ(slabs.reclaim({}).bytes_freed, 2u * 4096u);  // keeps none
+}
+
+// A working set whose size classes drift (every block replaced by one of a
+// random size, over and over) holds memory in proportion to what is live,
+// not to the peak of each class: sparse spans drain and go back.
+TEST_F(SizeClassResourceTest, HeldMemoryFollowsTheBlocksInUse) {
+  size_class_resource slabs({}, &upstream_);
+  std::mt19937 rng(5);
+  struct block {
+    void* p;
+    std::size_t n;
+  };
+  std::vector<block> live(2000);
+  auto draw = [&] { return std::size_t{1025} + rng() % 7168; };
+  for (block& b : live) b = {slabs.allocate(b.n = draw(), 16), b.n};
+  for (int step = 0; step < 200000; ++step) {
+    block& b = live[rng() % live.size()];
+    slabs.deallocate(b.p, b.n, 16);
+    b.n = draw();
+    b.p = slabs.allocate(b.n, 16);
+  }
+  std::size_t bytes = 0;
+  for (const block& b : live) bytes += b.n;
+  EXPECT_LT(static_cast<double>(slabs.stats().bytes_held),
+            1.35 * static_cast<double>(bytes));
+  for (const block& b : live) slabs.deallocate(b.p, b.n, 16);
 }
 
 TEST_F(SizeClassResourceTest, StatsCountClassesBytesAndWaste) {

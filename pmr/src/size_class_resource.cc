@@ -91,6 +91,8 @@ size_class_resource::size_class_resource(const size_class_options& options,
     sizes.assign(options_.classes.begin(), options_.classes.end());
   }
   if (sizes.empty()) bad_option("the class list is empty");
+  options_.keep_empty_spans =
+      std::min(options_.keep_empty_spans, options_.max_empty_spans);
   options_.classes = {};
   options_.largest_class = sizes.back();
   largest_ = sizes.back();
@@ -165,11 +167,16 @@ void* size_class_resource::allocate_from_class(std::size_t c,
       s->carve += size;
       STRATA_UNPOISON(p, size);
     } else {
-      // The current span is full: the next partial span, or a new one.
-      // new_span() is the only call that can fail, and nothing has changed.
-      span* next = spans_[c].partial;
+      // The current span is full: the next partial span (the densest
+      // first), an empty one, or a new one. new_span() is the only call
+      // that can fail, and nothing has changed before it.
+      class_spans& list = spans_[c];
+      span* next = list.partial;
       if (next != nullptr) {
         unlink_partial(next);
+      } else if (list.empty != nullptr) {
+        next = list.empty;
+        unlink_empty(next);
       } else {
         next = new_span(c);
       }
@@ -216,7 +223,7 @@ void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
   requested_bytes_ -= bytes;
   class_bytes_in_use_ -= classes_[c].size;
   STRATA_POISON(p, classes_[c].size);
-  if (old == nullptr && s != current_[c]) link_partial(s);
+  if ((old == nullptr || s->live == 0) && s != current_[c]) relist(s);
 }
 
 size_class_resource::span* size_class_resource::new_span(std::size_t c) {
@@ -233,7 +240,8 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
         .all_prev = nullptr,
         .all_next = list.all,
         .klass = static_cast<std::uint32_t>(c),
-        .listed = false};
+        .listed = false,
+        .empty_listed = false};
   if (list.all != nullptr) list.all->all_prev = s;
   list.all = s;
   ++list.count;
@@ -245,6 +253,7 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
 void size_class_resource::free_span(span* s) noexcept {
   class_spans& list = spans_[s->klass];
   if (s->listed) unlink_partial(s);
+  if (s->empty_listed) unlink_empty(s);
   if (current_[s->klass] == s) current_[s->klass] = &sentinel_;
   if (s->all_prev != nullptr) {
     s->all_prev->all_next = s->all_next;
@@ -258,6 +267,38 @@ void size_class_resource::free_span(span* s) noexcept {
       reinterpret_cast<std::byte*>(s) + sizeof(span) - list.span_size;
   STRATA_UNPOISON(memory, list.span_size);
   upstream_->deallocate(memory, list.span_size, list.span_size);
+}
+
+void size_class_resource::relist(span* s) noexcept {
+  class_spans& list = spans_[s->klass];
+  if (s->live != 0) {
+    link_partial(s);  // was full: it has a free block now
+    return;
+  }
+  if (s->listed) unlink_partial(s);
+  if (list.empties >= options_.max_empty_spans) {
+    free_span(s);
+    return;
+  }
+  s->prev = nullptr;
+  s->next = list.empty;
+  if (list.empty != nullptr) list.empty->prev = s;
+  list.empty = s;
+  s->empty_listed = true;
+  ++list.empties;
+}
+
+void size_class_resource::unlink_empty(span* s) noexcept {
+  class_spans& list = spans_[s->klass];
+  if (s->prev != nullptr) {
+    s->prev->next = s->next;
+  } else {
+    list.empty = s->next;
+  }
+  if (s->next != nullptr) s->next->prev = s->prev;
+  s->prev = s->next = nullptr;
+  s->empty_listed = false;
+  --list.empties;
 }
 
 void size_class_resource::link_partial(span* s) noexcept {
@@ -289,21 +330,14 @@ reclaim_result size_class_resource::reclaim(
     const reclaim_request& request) noexcept {
   const internal::deadline until(request.time_budget);
   reclaim_result result;
-  for (std::size_t c = 0; c < spans_.size(); ++c) {
-    class_spans& list = spans_[c];
-    std::size_t kept = 0;
-    span* s = list.partial;
-    while (s != nullptr) {
-      span* next = s->next;
-      if (s->live == 0 && kept++ >= options_.keep_empty_spans) {
-        if (result.bytes_freed >= request.bytes || until.passed()) {
-          result.more_remains = true;
-          return result;
-        }
-        result.bytes_freed += list.span_size;
-        free_span(s);
+  for (class_spans& list : spans_) {
+    while (list.empties > options_.keep_empty_spans) {
+      if (result.bytes_freed >= request.bytes || until.passed()) {
+        result.more_remains = true;
+        return result;
       }
-      s = next;
+      result.bytes_freed += list.span_size;
+      free_span(list.empty);
     }
   }
   return result;

@@ -14,8 +14,12 @@
 //     divides its size; a more strictly aligned request is served from the
 //     next class that satisfies it, or from the upstream. libstdc++'s pools
 //     return under-aligned blocks for allocate(20, 16); this never does.
-//   - Each span counts its live blocks, so reclaim() can give back spans that
-//     hold nothing (keeping a few per class); it is reclaimable.
+//   - Each span counts its live blocks. A span that empties goes to a short
+//     list of empty spans (max_empty_spans per class) or straight back to the
+//     upstream; new blocks come from the fuller spans first, so the sparse
+//     ones drain. The memory held follows the blocks in use, not their peak.
+//     reclaim() gives back the empty spans kept (all but keep_empty_spans
+//     per class); it is reclaimable.
 //   - Requests above the largest class go straight to the upstream.
 //
 // Memory layout of a span (blocks first, so they keep the span's alignment):
@@ -26,8 +30,9 @@
 //      (the first 8 bytes of each)                 carve point, list links
 //
 // Each class has a current span that serves allocations, a list of partial
-// spans with free blocks, and the full spans, which join the partial list
-// when one of their blocks is freed.
+// spans with free blocks (most recently full first, so the densest serve
+// next), a list of empty spans, and the full spans, which join the partial
+// list when one of their blocks is freed.
 //
 // Under AddressSanitizer, free blocks and the uncarved part of each span are
 // poisoned.
@@ -80,8 +85,12 @@ struct size_class_options {
   /// Bytes of a span (a power of two, 4 KiB to 16 MiB). Classes too large to
   /// fit 8 blocks in it get proportionally larger spans.
   std::size_t span_size = 64 << 10;
-  /// Empty spans per class that reclaim() keeps for reuse.
-  std::size_t keep_empty_spans = 1;
+  /// Empty spans per class that deallocation keeps for reuse; a span that
+  /// empties beyond these goes back to the upstream at once, so the memory
+  /// held follows the blocks in use rather than their peak.
+  std::size_t max_empty_spans = 1;
+  /// Empty spans per class that reclaim() keeps (at most max_empty_spans).
+  std::size_t keep_empty_spans = 0;
 };
 
 /// The counters of one size class.
@@ -162,9 +171,11 @@ class size_class_resource final : public std::pmr::memory_resource,
       requested_bytes_ -= bytes;
       class_bytes_in_use_ -= classes_[c].size;
       STRATA_POISON(p, classes_[c].size);
-      // A full span that is not current gets a free block: list it again.
-      if (ABSL_PREDICT_FALSE(old == nullptr && s != current_[c])) {
-        link_partial(s);
+      // A span that is not current and was full (gets its first free
+      // block) or is now empty moves between lists.
+      if (ABSL_PREDICT_FALSE(old == nullptr || s->live == 0) &&
+          s != current_[c]) {
+        relist(s);
       }
       return;
     }
@@ -173,7 +184,7 @@ class size_class_resource final : public std::pmr::memory_resource,
 
   /// Bytes held from the upstream in spans that no block in use occupies.
   [[nodiscard]] std::size_t cached_bytes() const noexcept override;
-  /// Gives empty spans back (keeping keep_empty_spans per class), within the
+  /// Gives empty spans back (all but keep_empty_spans per class), within the
   /// request.
   reclaim_result reclaim(const reclaim_request& request) noexcept override;
 
@@ -207,7 +218,8 @@ class size_class_resource final : public std::pmr::memory_resource,
     span* all_prev;  // in the class's list of every span
     span* all_next;
     std::uint32_t klass;
-    bool listed;  // on the partial list
+    bool listed;        // on the partial list
+    bool empty_listed;  // on the empty list
   };
 
   // What the fast paths need to know of a class, packed together.
@@ -220,7 +232,9 @@ class size_class_resource final : public std::pmr::memory_resource,
   // Per-class span lists, off the fast path.
   struct class_spans {
     span* partial = nullptr;  // spans with free blocks, not current
-    span* all = nullptr;      // every span of the class
+    span* empty = nullptr;    // spans with no block in use, not current
+    std::size_t empties = 0;
+    span* all = nullptr;  // every span of the class
     std::size_t count = 0;
     std::size_t capacity = 0;  // blocks per span
     std::size_t span_size = 0;
@@ -266,8 +280,10 @@ class size_class_resource final : public std::pmr::memory_resource,
   void* allocate_large(std::size_t bytes, std::size_t alignment);
   span* new_span(std::size_t c);
   void free_span(span* s) noexcept;
-  ABSL_ATTRIBUTE_NOINLINE void link_partial(span* s) noexcept;
+  ABSL_ATTRIBUTE_NOINLINE void relist(span* s) noexcept;
+  void link_partial(span* s) noexcept;
   void unlink_partial(span* s) noexcept;
+  void unlink_empty(span* s) noexcept;
 
   size_class_options options_;
   std::pmr::memory_resource* upstream_;
