@@ -293,8 +293,9 @@ TEST_F(BoundedPoolTest, HeaderExampleWorks) {
   void* b = buffers.allocate(16 << 10);  // from the pool, no lock
   buffers.deallocate(b, 16 << 10);       // back to this thread's ring
   std::vector<void*> in_flight;
-  for (int i = 0; i < 1024; ++i)
+  for (int i = 0; i < 1024; ++i) {
     in_flight.push_back(buffers.allocate(16 << 10));
+  }
   // The 1025th buffer in flight throws strata::limit_exceeded.
   EXPECT_THROW(static_cast<void>(buffers.allocate(16 << 10)), limit_exceeded);
   for (void* p : in_flight) buffers.deallocate(p, 16 << 10);

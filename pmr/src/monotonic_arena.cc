@@ -91,8 +91,9 @@ monotonic_arena::~monotonic_arena() {
 
 void* monotonic_arena::allocate_slow(std::size_t bytes, std::size_t alignment) {
   internal::check_alignment("monotonic_arena", alignment);
-  if (is_own_block(bytes, alignment))
+  if (is_own_block(bytes, alignment)) {
     return allocate_own_block(bytes, alignment);
+  }
 
   // The current region is too small. Worst case in a fresh chunk: the size
   // plus the padding to reach the alignment (is_own_block bounds both).

@@ -251,11 +251,15 @@ class size_class_resource final : public std::pmr::memory_resource,
     if (bytes <= largest_) return large_index_[(bytes + kLargeStep - 1) >> 7];
     return kNoClass;
   }
+  // The header of the span holding `p`: the span starts at `p` rounded down
+  // to the span size, and the header ends it. Pointer arithmetic from `p`
+  // (not an integer cast back to a pointer) keeps the compiler's aliasing
+  // knowledge.
   [[nodiscard]] span* span_of(void* p, std::size_t c) const noexcept {
-    const auto start =
-        reinterpret_cast<std::uintptr_t>(p) & ~classes_[c].span_mask;
-    return reinterpret_cast<span*>(start + classes_[c].span_mask + 1 -
-                                   sizeof(span));
+    const std::size_t mask = classes_[c].span_mask;
+    std::byte* start = static_cast<std::byte*>(p) -
+                       (reinterpret_cast<std::uintptr_t>(p) & mask);
+    return reinterpret_cast<span*>(start + mask + 1 - sizeof(span));
   }
 
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
