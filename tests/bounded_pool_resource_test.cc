@@ -37,16 +37,7 @@
 namespace strata {
 namespace {
 
-class BoundedPoolTest : public ::testing::Test {
- protected:
-  test_resource upstream_{testing::recording_checker("upstream")};
-
-  ~BoundedPoolTest() override {
-    EXPECT_EQ(upstream_.bytes_in_use(), 0u);
-    EXPECT_TRUE(upstream_.defects().empty())
-        << upstream_.defects().front().message;
-  }
-};
+class BoundedPoolTest : public testing::UpstreamCheckedTest {};
 
 TEST_F(BoundedPoolTest, ReusesFreedBlocks) {
   bounded_pool_resource pool({.block_size = 64, .shards = 1}, &upstream_);

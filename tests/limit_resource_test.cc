@@ -32,16 +32,7 @@
 namespace strata {
 namespace {
 
-class LimitResourceTest : public ::testing::Test {
- protected:
-  test_resource upstream_{testing::recording_checker("upstream")};
-
-  ~LimitResourceTest() override {
-    EXPECT_EQ(upstream_.bytes_in_use(), 0u);
-    EXPECT_TRUE(upstream_.defects().empty())
-        << upstream_.defects().front().message;
-  }
-};
+class LimitResourceTest : public testing::UpstreamCheckedTest {};
 
 TEST_F(LimitResourceTest, ChargesAndRefundsTheBytesAsked) {
   limit_resource capped({.limit = 1000}, &upstream_);

@@ -39,16 +39,7 @@
 namespace strata {
 namespace {
 
-class MonotonicArenaTest : public ::testing::Test {
- protected:
-  test_resource upstream_{testing::recording_checker("upstream")};
-
-  ~MonotonicArenaTest() override {
-    EXPECT_EQ(upstream_.bytes_in_use(), 0u);
-    EXPECT_TRUE(upstream_.defects().empty())
-        << upstream_.defects().front().message;
-  }
-};
+class MonotonicArenaTest : public testing::UpstreamCheckedTest {};
 
 bool inside(const void* p, std::span<std::byte> buffer) {
   const auto* b = static_cast<const std::byte*>(p);

@@ -40,16 +40,7 @@
 namespace strata {
 namespace {
 
-class SizeClassResourceTest : public ::testing::Test {
- protected:
-  test_resource upstream_{testing::recording_checker("upstream")};
-
-  ~SizeClassResourceTest() override {
-    EXPECT_EQ(upstream_.bytes_in_use(), 0u);
-    EXPECT_TRUE(upstream_.defects().empty())
-        << upstream_.defects().front().message;
-  }
-};
+class SizeClassResourceTest : public testing::UpstreamCheckedTest {};
 
 TEST_F(SizeClassResourceTest, DefaultTableWastesAtMostAQuarterAbove32Bytes) {
   size_class_resource slabs({}, &upstream_);

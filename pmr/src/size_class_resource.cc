@@ -215,15 +215,7 @@ void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
     upstream_->deallocate(p, bytes, alignment);
     return;
   }
-  span* s = span_of(p, c);
-  void* old = s->free;
-  *static_cast<void**>(p) = old;
-  s->free = p;
-  --s->live;
-  requested_bytes_ -= bytes;
-  class_bytes_in_use_ -= classes_[c].size;
-  STRATA_POISON(p, classes_[c].size);
-  if ((old == nullptr || s->live == 0) && s != current_[c]) relist(s);
+  push_free(p, bytes, c);
 }
 
 size_class_resource::span* size_class_resource::new_span(std::size_t c) {

@@ -26,6 +26,19 @@ inline test_resource_options recording_checker(
           .max_allocation = kLargestUpstreamBlock};
 }
 
+/// A test fixture whose resource under test sits on `upstream_`, a recording
+/// checker: when the test ends, the resource must have given back every
+/// byte it took and never misused the upstream.
+class UpstreamCheckedTest : public ::testing::Test {
+ protected:
+  ~UpstreamCheckedTest() override {
+    EXPECT_EQ(upstream_.bytes_in_use(), 0u) << "left with the upstream";
+    for (const defect& d : upstream_.defects()) ADD_FAILURE() << d.message;
+  }
+
+  test_resource upstream_{recording_checker("upstream")};
+};
+
 /// Runs `attempt(n)` for n = 1, 2, ... until it returns true, which it does
 /// once the scenario completes with the n-th upstream allocation failing
 /// never being reached. `attempt` builds a fresh checker and resource, calls

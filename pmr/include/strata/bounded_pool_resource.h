@@ -62,6 +62,7 @@
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
 #include "strata/internal/mpmc_ring.h"
+#include "strata/internal/resource_base.h"
 #include "strata/internal/thread_index.h"
 #include "strata/reclaimable.h"
 
@@ -117,8 +118,9 @@ struct bounded_pool_stats {
 };
 
 /// A bounded pool of fixed-size blocks; see the comment at the top.
-class bounded_pool_resource final : public std::pmr::memory_resource,
-                                    public reclaimable {
+class bounded_pool_resource final
+    : public internal::resource_base<bounded_pool_resource>,
+      public reclaimable {
  public:
   /// Builds the pool over `upstream` (which must outlive it) and allocates
   /// `prewarm` blocks. Throws std::invalid_argument for options it cannot
@@ -182,18 +184,6 @@ class bounded_pool_resource final : public std::pmr::memory_resource,
   }
 
  private:
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    return allocate(bytes, alignment);
-  }
-  void do_deallocate(void* p, std::size_t bytes,
-                     std::size_t alignment) override {
-    deallocate(p, bytes, alignment);
-  }
-  [[nodiscard]] bool do_is_equal(
-      const std::pmr::memory_resource& other) const noexcept override {
-    return this == &other;
-  }
-
   // True for a request a block serves (alignment a power of two no stricter
   // than the block's) when no cap needs counting.
   [[nodiscard]] bool fast_path_fits(std::size_t bytes,

@@ -46,6 +46,7 @@
 #include "absl/functional/any_invocable.h"
 
 #include "strata/internal/config.h"
+#include "strata/internal/resource_base.h"
 
 namespace strata {
 
@@ -79,7 +80,7 @@ struct limit_resource_stats {
 };
 
 /// A hard cap on outstanding bytes; see the comment at the top of this file.
-class limit_resource final : public std::pmr::memory_resource {
+class limit_resource final : public internal::resource_base<limit_resource> {
  public:
   /// Passes requests to `upstream` (which must outlive it and be
   /// thread-safe) under `options.limit`.
@@ -141,18 +142,6 @@ class limit_resource final : public std::pmr::memory_resource {
   }
 
  private:
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    return allocate(bytes, alignment);
-  }
-  void do_deallocate(void* p, std::size_t bytes,
-                     std::size_t alignment) override {
-    deallocate(p, bytes, alignment);
-  }
-  [[nodiscard]] bool do_is_equal(
-      const std::pmr::memory_resource& other) const noexcept override {
-    return this == &other;
-  }
-
   // Asks the upstream for bytes already charged; refunds them if it throws.
   void* allocate_charged(std::size_t bytes, std::size_t alignment,
                          std::size_t in_use_now) {

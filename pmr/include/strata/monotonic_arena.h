@@ -66,6 +66,7 @@
 
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
+#include "strata/internal/resource_base.h"
 #include "strata/reclaimable.h"
 
 namespace strata {
@@ -117,7 +118,7 @@ struct arena_mark {
 };
 
 /// A region allocator; see the comment at the top of this file.
-class monotonic_arena final : public std::pmr::memory_resource,
+class monotonic_arena final : public internal::resource_base<monotonic_arena>,
                               public reclaimable {
  public:
   /// Builds an arena over `upstream`, which must outlive it. Throws
@@ -207,18 +208,6 @@ class monotonic_arena final : public std::pmr::memory_resource,
  private:
   struct chunk;
   struct own_block;
-
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    return allocate(bytes, alignment);
-  }
-  void do_deallocate(void* p, std::size_t bytes,
-                     std::size_t alignment) override {
-    deallocate(p, bytes, alignment);
-  }
-  [[nodiscard]] bool do_is_equal(
-      const std::pmr::memory_resource& other) const noexcept override {
-    return this == &other;
-  }
 
   // True for requests served by a block of their own: those whose worst-case
   // footprint in a fresh chunk (at least one byte, plus the padding to reach

@@ -68,6 +68,7 @@
 
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
+#include "strata/internal/resource_base.h"
 #include "strata/reclaimable.h"
 
 namespace strata {
@@ -116,8 +117,9 @@ struct size_class_resource_stats {
 };
 
 /// A slab allocator; see the comment at the top of this file.
-class size_class_resource final : public std::pmr::memory_resource,
-                                  public reclaimable {
+class size_class_resource final
+    : public internal::resource_base<size_class_resource>,
+      public reclaimable {
  public:
   /// Builds the class table and takes nothing from `upstream` (which must
   /// outlive it) until the first allocation. Throws std::invalid_argument
@@ -163,20 +165,7 @@ class size_class_resource final : public std::pmr::memory_resource,
     const std::size_t c = class_of(bytes);
     if (ABSL_PREDICT_TRUE(c != kNoClass &&
                           classes_[c].alignment >= alignment)) {
-      span* s = span_of(p, c);
-      void* old = s->free;
-      *static_cast<void**>(p) = old;
-      s->free = p;
-      --s->live;
-      requested_bytes_ -= bytes;
-      class_bytes_in_use_ -= classes_[c].size;
-      STRATA_POISON(p, classes_[c].size);
-      // A span that is not current and was full (gets its first free
-      // block) or is now empty moves between lists.
-      if (ABSL_PREDICT_FALSE(old == nullptr || s->live == 0) &&
-          s != current_[c]) {
-        relist(s);
-      }
+      push_free(p, bytes, c);
       return;
     }
     deallocate_slow(p, bytes, alignment);
@@ -262,16 +251,23 @@ class size_class_resource final : public std::pmr::memory_resource,
     return reinterpret_cast<span*>(start + mask + 1 - sizeof(span));
   }
 
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    return allocate(bytes, alignment);
-  }
-  void do_deallocate(void* p, std::size_t bytes,
-                     std::size_t alignment) override {
-    deallocate(p, bytes, alignment);
-  }
-  [[nodiscard]] bool do_is_equal(
-      const std::pmr::memory_resource& other) const noexcept override {
-    return this == &other;
+  // Puts `p` back on its span's free list. A span that is not current and
+  // was full (this is its first free block) or is now empty moves between
+  // lists, out of line.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void push_free(void* p, std::size_t bytes,
+                                              std::size_t c) noexcept {
+    span* s = span_of(p, c);
+    void* old = s->free;
+    *static_cast<void**>(p) = old;
+    s->free = p;
+    --s->live;
+    requested_bytes_ -= bytes;
+    class_bytes_in_use_ -= classes_[c].size;
+    STRATA_POISON(p, classes_[c].size);
+    if (ABSL_PREDICT_FALSE(old == nullptr || s->live == 0) &&
+        s != current_[c]) {
+      relist(s);
+    }
   }
 
   ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
