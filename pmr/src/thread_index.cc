@@ -32,7 +32,12 @@ struct index_holder {
     if (tls_thread_index == UINT32_MAX) return;
     index_registry& r = registry();
     std::lock_guard lock(r.mu);
-    r.returned.push(tls_thread_index);
+    try {
+      r.returned.push(tls_thread_index);
+    } catch (...) {
+      // Out of memory at thread exit: the index is not reused, which only
+      // makes a later thread's index larger.
+    }
     tls_thread_index = UINT32_MAX;
   }
 };
