@@ -1,0 +1,279 @@
+// strata::sync_pool_resource: a thread-safe pool with a private cache per
+// thread, for services with many threads.
+//
+// Blocks are kept in size buckets. A block a thread frees goes into that
+// thread's own cache for this pool and comes back to it without a lock; only
+// when a cache runs empty or full does a batch move between it and the shared
+// depot (under the pool's mutex), and only when the depot is empty does the
+// pool ask its upstream. Blocks freed by a thread other than the one that
+// allocated them simply join the freeing thread's cache.
+//
+// Like Go's sync.Pool, cached blocks age out: each reclaim() cycle gives the
+// depot's victim generation back to the upstream and turns the primary
+// generation into the victim, so an idle pool returns its memory after two
+// cycles. A reclaim never touches another thread's cache: it raises the
+// pool's epoch, and each thread moves its cache into the depot's victim
+// generation on its next call. What an idle thread can keep is bounded by
+// the cache limits; stats() says how much the thread caches hold.
+//
+//   thread A cache: bucket 64 [blk->blk->blk]  bucket 256 [blk]
+//   thread B cache: bucket 64 [blk]            ...
+//        | batches (mutex)
+//   depot: bucket 64  primary [batch][batch]  victim [batch]
+//        | misses (mutex)
+//   upstream
+//
+// Unlike std::pmr::synchronized_pool_resource, which takes a reader-writer
+// lock on every call, the common path takes no lock and no atomic
+// read-modify-write: one thread-local compare to find the cache, one relaxed
+// load of the epoch, one pop or push.
+//
+// Thread safety: thread-safe. Threads and pools may come and go in any
+// order: a thread that exits gives its caches to the depot, and a pool
+// destroyed while threads that used it still run leaves nothing dangling in
+// them. The upstream is only called under the pool's mutex, so it need not
+// be thread-safe (a size_class_resource beneath makes the tcmalloc shape).
+//
+// Upstream: one block of the bucket's size per pooled block, and requests
+// above the largest bucket as asked. Destruction gives every block back,
+// including blocks still in use.
+//
+// Example:
+//
+//   strata::size_class_resource slabs;
+//   strata::sync_pool_resource pool({}, &slabs);   // thread caches on slabs
+//   std::pmr::vector<int> v(1000, 0, &pool);       // from any thread
+//   pool.reclaim({});                              // age the caches
+#ifndef STRATA_SYNC_POOL_RESOURCE_H_
+#define STRATA_SYNC_POOL_RESOURCE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <memory_resource>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+#include "absl/container/flat_hash_map.h"
+
+#include "strata/internal/checked_blocks.h"
+#include "strata/internal/config.h"
+#include "strata/internal/resource_base.h"
+#include "strata/internal/thread_slots.h"
+#include "strata/reclaimable.h"
+
+namespace strata {
+
+/// Options of a sync_pool_resource.
+struct sync_pool_options {
+  /// Requests up to this size are pooled (a power of two, 128 B to 1 MiB);
+  /// larger ones go to the upstream.
+  std::size_t largest_pooled = 64 << 10;
+  /// Bytes one thread may cache per bucket; a full cache gives half of
+  /// itself to the depot. At least 4 blocks a bucket whatever the size.
+  std::size_t thread_cache_bytes = 32 << 10;
+};
+
+/// A snapshot of a sync_pool_resource's counters.
+struct sync_pool_stats {
+  /// Allocations served from the calling thread's cache.
+  std::size_t thread_cache_hits = 0;
+  /// Blocks moved from the depot into a thread cache.
+  std::size_t depot_hits = 0;
+  /// Blocks allocated from the upstream.
+  std::size_t upstream_misses = 0;
+  /// Bytes cached in the depot and in every thread's cache.
+  std::size_t cached_bytes = 0;
+  /// Of those, bytes in thread caches (what idle threads can keep).
+  std::size_t thread_cached_bytes = 0;
+  /// reclaim() calls.
+  std::size_t reclaim_cycles = 0;
+  /// Threads with a cache for this pool now.
+  std::size_t threads = 0;
+};
+
+/// A thread-caching pool; see the comment at the top of this file.
+class sync_pool_resource final
+    : public internal::resource_base<sync_pool_resource>,
+      public reclaimable,
+      private internal::slot_owner {
+ public:
+  /// Builds the buckets; takes nothing from `upstream` (which must outlive
+  /// it) until the first allocation. Throws std::invalid_argument for
+  /// options it cannot honour.
+  explicit sync_pool_resource(
+      const sync_pool_options& options = {},
+      std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+  sync_pool_resource(const sync_pool_resource&) = delete;
+  sync_pool_resource& operator=(const sync_pool_resource&) = delete;
+  /// Empties every thread's cache and gives every block back to the
+  /// upstream. Requires: no other thread is using the pool.
+  ~sync_pool_resource() override;
+
+  /// A block from the calling thread's cache: one thread-local compare, one
+  /// relaxed load, one pop. Otherwise out of line: the depot, then the
+  /// upstream.
+  [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
+      std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    const std::size_t b = bucket_of(bytes);
+    if (ABSL_PREDICT_TRUE(b != kNoBucket && bucket_align_[b] >= alignment)) {
+      auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
+      if (ABSL_PREDICT_TRUE(s != nullptr &&
+                            s->epoch ==
+                                epoch_.load(std::memory_order_relaxed))) {
+        bucket_cache& c = s->caches[b];
+        void* p = c.head;
+        if (ABSL_PREDICT_TRUE(p != nullptr)) {
+          STRATA_UNPOISON(p, bucket_size_[b]);
+          c.head = *static_cast<void**>(p);
+          c.count.store(c.count.load(std::memory_order_relaxed) - 1,
+                        std::memory_order_relaxed);
+          s->hits.store(s->hits.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+          checked_.on_allocate(p, bytes, alignment);
+          return p;
+        }
+      }
+    }
+    return allocate_slow(bytes, alignment);
+  }
+
+  /// Puts the block in the calling thread's cache: one thread-local compare,
+  /// one relaxed load, one push. A full cache spills half to the depot.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void deallocate(
+      void* p, std::size_t bytes,
+      std::size_t alignment = alignof(std::max_align_t)) noexcept {
+    checked_.on_deallocate(p, bytes, alignment);
+    const std::size_t b = bucket_of(bytes);
+    if (ABSL_PREDICT_TRUE(b != kNoBucket && bucket_align_[b] >= alignment)) {
+      auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
+      if (ABSL_PREDICT_TRUE(s != nullptr &&
+                            s->epoch ==
+                                epoch_.load(std::memory_order_relaxed))) {
+        bucket_cache& c = s->caches[b];
+        const std::uint32_t count = c.count.load(std::memory_order_relaxed);
+        if (ABSL_PREDICT_TRUE(count < bucket_limit_[b])) {
+          *static_cast<void**>(p) = c.head;
+          c.head = p;
+          c.count.store(count + 1, std::memory_order_relaxed);
+          STRATA_POISON(p, bucket_size_[b]);
+          return;
+        }
+      }
+    }
+    deallocate_slow(p, bytes, alignment);
+  }
+
+  /// Bytes cached in the depot and the thread caches.
+  [[nodiscard]] std::size_t cached_bytes() const noexcept override;
+  /// One aging cycle: the depot's victim generation goes back to the
+  /// upstream (within the request), the primary becomes the victim, and
+  /// every thread is asked to move its cache into the depot on its next call.
+  reclaim_result reclaim(const reclaim_request& request) noexcept override;
+
+  /// A snapshot of the counters.
+  [[nodiscard]] sync_pool_stats stats() const;
+  /// The block sizes of the buckets, smallest first.
+  [[nodiscard]] const std::vector<std::size_t>& bucket_sizes() const noexcept {
+    return bucket_size_;
+  }
+  [[nodiscard]] const sync_pool_options& options() const noexcept {
+    return options_;
+  }
+  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept {
+    return upstream_;
+  }
+
+ private:
+  // A list of free blocks threaded through their first word.
+  struct batch {
+    void* head = nullptr;
+    std::size_t count = 0;
+  };
+
+  // One bucket of one thread's cache. Only its thread writes it; the counts
+  // are atomics so that stats() may read them from another thread.
+  struct bucket_cache {
+    void* head = nullptr;
+    std::atomic<std::uint32_t> count{0};
+  };
+
+  // One thread's cache for this pool.
+  struct slot {
+    explicit slot(std::size_t buckets, std::uint64_t epoch_now)
+        : caches(std::make_unique<bucket_cache[]>(buckets)), epoch(epoch_now) {}
+    std::unique_ptr<bucket_cache[]> caches;
+    std::uint64_t epoch;  // the pool epoch this cache has aged to
+    std::atomic<std::size_t> hits{0};
+  };
+
+  // One bucket of the depot: two generations of batches.
+  struct depot_bucket {
+    std::vector<batch> primary;
+    std::vector<batch> victim;
+  };
+
+  static constexpr std::size_t kNoBucket = 0xff;
+  static constexpr std::size_t kSmallLimit = 1024;  // 16-byte steps to here
+
+  [[nodiscard]] std::size_t bucket_of(std::size_t bytes) const noexcept {
+    if (ABSL_PREDICT_TRUE(bytes <= kSmallLimit)) {
+      return small_index_[(bytes + 15) >> 4];
+    }
+    if (bytes <= options_.largest_pooled) {
+      return large_index_[(bytes + 127) >> 7];
+    }
+    return kNoBucket;
+  }
+
+  void thread_exiting(void* s) noexcept override;
+
+  ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
+                                              std::size_t alignment);
+  ABSL_ATTRIBUTE_NOINLINE void deallocate_slow(void* p, std::size_t bytes,
+                                               std::size_t alignment) noexcept;
+  [[nodiscard]] std::size_t aligned_bucket(
+      std::size_t bytes, std::size_t alignment) const noexcept;
+  slot* thread_slot();
+  void age(slot* s) noexcept;
+  void flush(slot* s, bool to_victim) noexcept;
+  void* refill(slot* s, std::size_t b);
+  void* take_from_depot(std::size_t b);
+  void put_in_depot(std::size_t b, void* p) noexcept;
+  void* new_block(std::size_t b);
+  void free_block(std::size_t b, void* p) noexcept;
+
+  sync_pool_options options_;
+  std::pmr::memory_resource* upstream_;
+  std::vector<std::size_t> bucket_size_;
+  std::vector<std::size_t> bucket_align_;
+  std::vector<std::uint32_t> bucket_limit_;
+  std::uint8_t small_index_[kSmallLimit / 16 + 1] = {};
+  std::vector<std::uint8_t> large_index_;
+  std::uint64_t id_;
+  // Raised by reclaim(); threads age their caches when they see it change.
+  alignas(internal::kCacheLine) std::atomic<std::uint64_t> epoch_{1};
+
+  // Everything below is guarded by mu_ (slots_ by the slot registry's lock).
+  alignas(internal::kCacheLine) mutable std::mutex mu_;
+  std::vector<depot_bucket> depot_;
+  // Every pooled block from the upstream, with its bucket.
+  absl::flat_hash_map<void*, std::uint8_t> blocks_;
+  absl::flat_hash_map<void*, std::pair<std::size_t, std::size_t>> large_;
+  std::vector<slot*> slots_;
+  std::atomic<std::size_t> depot_bytes_{0};
+  std::size_t exited_hits_ = 0;
+  std::size_t depot_hits_ = 0;
+  std::size_t upstream_misses_ = 0;
+  std::size_t reclaim_cycles_ = 0;
+
+  [[no_unique_address]] internal::block_checker checked_{"sync_pool_resource"};
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SYNC_POOL_RESOURCE_H_

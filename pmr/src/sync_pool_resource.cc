@@ -1,0 +1,380 @@
+#include "strata/sync_pool_resource.h"
+
+#include <algorithm>
+#include <bit>
+#include <stdexcept>
+#include <string>
+
+#include "absl/strings/str_format.h"
+
+#include "strata/internal/alignment.h"
+#include "strata/internal/deadline.h"
+
+namespace strata {
+namespace {
+
+constexpr std::string_view kName = "sync_pool_resource";
+constexpr std::size_t kMaxBucketAlign = 4096;
+constexpr std::uint32_t kMaxCachedBlocks = 1024;
+
+// The link of a free block, read even where the block is poisoned.
+void* next_of(void* p) noexcept {
+  STRATA_UNPOISON(p, sizeof(void*));
+  void* next = *static_cast<void**>(p);
+  STRATA_POISON(p, sizeof(void*));
+  return next;
+}
+
+}  // namespace
+
+sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
+                                       std::pmr::memory_resource* upstream)
+    : options_(options), upstream_(upstream) {
+  if (!std::has_single_bit(options_.largest_pooled) ||
+      options_.largest_pooled < 128 || options_.largest_pooled > (1 << 20)) {
+    throw std::invalid_argument(absl::StrFormat(
+        "strata: %s: largest_pooled (%u) must be a power of two from 128 B "
+        "to 1 MiB",
+        kName, options_.largest_pooled));
+  }
+  // Buckets: 16-byte steps to 128, then four per power of two.
+  for (std::size_t size = 16; size <= 128; size += 16) {
+    bucket_size_.push_back(size);
+  }
+  for (std::size_t base = 128; base < options_.largest_pooled; base *= 2) {
+    for (std::size_t quarter = 5; quarter <= 8; ++quarter) {
+      bucket_size_.push_back(base * quarter / 4);
+    }
+  }
+  for (const std::size_t size : bucket_size_) {
+    bucket_align_.push_back(
+        std::min(std::size_t{1} << std::countr_zero(size), kMaxBucketAlign));
+    bucket_limit_.push_back(static_cast<std::uint32_t>(std::clamp<std::size_t>(
+        options_.thread_cache_bytes / size, 4, kMaxCachedBlocks)));
+  }
+  auto smallest_holding = [&](std::size_t bytes) -> std::uint8_t {
+    const auto it =
+        std::lower_bound(bucket_size_.begin(), bucket_size_.end(), bytes);
+    return it == bucket_size_.end()
+               ? static_cast<std::uint8_t>(kNoBucket)
+               : static_cast<std::uint8_t>(it - bucket_size_.begin());
+  };
+  for (std::size_t i = 0; i <= kSmallLimit / 16; ++i) {
+    small_index_[i] = smallest_holding(i * 16);
+  }
+  large_index_.resize(options_.largest_pooled / 128 + 1);
+  for (std::size_t j = 0; j < large_index_.size(); ++j) {
+    large_index_[j] = smallest_holding(j * 128);
+  }
+  depot_.resize(bucket_size_.size());
+  id_ = internal::register_slot_owner(this);
+}
+
+sync_pool_resource::~sync_pool_resource() {
+  internal::unregister_slot_owner(id_, [this] {
+    std::lock_guard lock(mu_);
+    for (slot* s : slots_) delete s;
+    slots_.clear();
+  });
+  // Every pooled block, cached anywhere or still in use, is in blocks_.
+  std::lock_guard lock(mu_);
+  for (const auto& [p, b] : blocks_) {
+    STRATA_UNPOISON(p, bucket_size_[b]);
+    upstream_->deallocate(p, bucket_size_[b], bucket_align_[b]);
+  }
+  for (const auto& [p, shape] : large_) {
+    upstream_->deallocate(p, shape.first, shape.second);
+  }
+}
+
+std::size_t sync_pool_resource::aligned_bucket(
+    std::size_t bytes, std::size_t alignment) const noexcept {
+  std::size_t b = bucket_of(bytes);
+  if (b == kNoBucket) return kNoBucket;
+  while (b < bucket_size_.size() && bucket_align_[b] < alignment) ++b;
+  return b < bucket_size_.size() ? b : kNoBucket;
+}
+
+sync_pool_resource::slot* sync_pool_resource::thread_slot() {
+  void* s = internal::cached_thread_slot(id_);
+  if (s != nullptr) return static_cast<slot*>(s);
+  return static_cast<slot*>(internal::find_thread_slot(id_, [this]() -> void* {
+    auto made = std::make_unique<slot>(bucket_size_.size(),
+                                       epoch_.load(std::memory_order_relaxed));
+    std::lock_guard lock(mu_);
+    slots_.push_back(made.get());
+    return made.release();
+  }));
+}
+
+void* sync_pool_resource::allocate_slow(std::size_t bytes,
+                                        std::size_t alignment) {
+  internal::check_alignment(kName, alignment);
+  const std::size_t b = aligned_bucket(bytes, alignment);
+  if (b == kNoBucket) {
+    std::lock_guard lock(mu_);
+    void* p = upstream_->allocate(bytes, alignment);
+    try {
+      large_.emplace(p, std::pair(bytes, alignment));
+    } catch (...) {
+      upstream_->deallocate(p, bytes, alignment);
+      throw;
+    }
+    checked_.on_allocate(p, bytes, alignment);
+    return p;
+  }
+  slot* s = thread_slot();
+  void* p = nullptr;
+  if (s == nullptr) {  // this thread is exiting: work on the depot
+    std::lock_guard lock(mu_);
+    p = take_from_depot(b);
+    if (p == nullptr) p = new_block(b);
+  } else {
+    if (s->epoch != epoch_.load(std::memory_order_relaxed)) age(s);
+    bucket_cache& c = s->caches[b];
+    if (c.head != nullptr) {
+      p = c.head;
+      STRATA_UNPOISON(p, bucket_size_[b]);
+      c.head = *static_cast<void**>(p);
+      c.count.store(c.count.load(std::memory_order_relaxed) - 1,
+                    std::memory_order_relaxed);
+      s->hits.store(s->hits.load(std::memory_order_relaxed) + 1,
+                    std::memory_order_relaxed);
+    } else {
+      p = refill(s, b);
+    }
+  }
+  STRATA_UNPOISON(p, bucket_size_[b]);
+  checked_.on_allocate(p, bytes, alignment);
+  return p;
+}
+
+void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
+                                         std::size_t alignment) noexcept {
+  const std::size_t b = aligned_bucket(bytes, alignment);
+  if (b == kNoBucket) {
+    std::lock_guard lock(mu_);
+    large_.erase(p);
+    upstream_->deallocate(p, bytes, alignment);
+    return;
+  }
+  slot* s = nullptr;
+  try {
+    s = thread_slot();
+  } catch (...) {
+    // No memory for a cache: the block goes to the depot instead.
+  }
+  STRATA_POISON(p, bucket_size_[b]);
+  if (s == nullptr) {
+    std::lock_guard lock(mu_);
+    put_in_depot(b, p);
+    return;
+  }
+  if (s->epoch != epoch_.load(std::memory_order_relaxed)) age(s);
+  bucket_cache& c = s->caches[b];
+  std::uint32_t count = c.count.load(std::memory_order_relaxed);
+  if (count >= bucket_limit_[b]) {
+    // Full: the older half goes to the depot as one batch.
+    const std::uint32_t keep = count / 2;
+    void* last_kept = c.head;
+    for (std::uint32_t i = 1; i < keep; ++i) last_kept = next_of(last_kept);
+    void* spilled = next_of(last_kept);
+    STRATA_UNPOISON(last_kept, sizeof(void*));
+    *static_cast<void**>(last_kept) = nullptr;
+    STRATA_POISON(last_kept, sizeof(void*));
+    {
+      std::lock_guard lock(mu_);
+      depot_[b].primary.push_back({spilled, count - keep});
+      depot_bytes_.fetch_add((count - keep) * bucket_size_[b],
+                             std::memory_order_relaxed);
+    }
+    count = keep;
+  }
+  STRATA_UNPOISON(p, sizeof(void*));
+  *static_cast<void**>(p) = c.head;
+  STRATA_POISON(p, sizeof(void*));
+  c.head = p;
+  c.count.store(count + 1, std::memory_order_relaxed);
+}
+
+void sync_pool_resource::age(slot* s) noexcept {
+  flush(s, /*to_victim=*/true);
+  s->epoch = epoch_.load(std::memory_order_relaxed);
+}
+
+void sync_pool_resource::flush(slot* s, bool to_victim) noexcept {
+  std::lock_guard lock(mu_);
+  for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
+    bucket_cache& c = s->caches[b];
+    const std::uint32_t count = c.count.load(std::memory_order_relaxed);
+    if (count == 0) continue;
+    depot_bucket& d = depot_[b];
+    (to_victim ? d.victim : d.primary).push_back({c.head, count});
+    depot_bytes_.fetch_add(count * bucket_size_[b], std::memory_order_relaxed);
+    c.head = nullptr;
+    c.count.store(0, std::memory_order_relaxed);
+  }
+}
+
+void sync_pool_resource::thread_exiting(void* opaque) noexcept {
+  auto* s = static_cast<slot*>(opaque);
+  flush(s, /*to_victim=*/false);
+  std::lock_guard lock(mu_);
+  exited_hits_ += s->hits.load(std::memory_order_relaxed);
+  std::erase(slots_, s);
+  delete s;
+}
+
+void* sync_pool_resource::refill(slot* s, std::size_t b) {
+  std::lock_guard lock(mu_);
+  depot_bucket& d = depot_[b];
+  std::vector<batch>& from = !d.primary.empty() ? d.primary : d.victim;
+  bucket_cache& c = s->caches[b];
+  if (!from.empty()) {
+    const batch got = from.back();
+    from.pop_back();
+    depot_bytes_.fetch_sub(got.count * bucket_size_[b],
+                           std::memory_order_relaxed);
+    depot_hits_ += got.count;
+    void* p = got.head;
+    c.head = next_of(p);
+    c.count.store(static_cast<std::uint32_t>(got.count - 1),
+                  std::memory_order_relaxed);
+    return p;
+  }
+  // The depot is empty: a batch from the upstream, half a cache's worth. The
+  // first block must come or the call fails with nothing changed; a failure
+  // after it just makes the batch smaller.
+  void* first = new_block(b);
+  const std::uint32_t want = std::max<std::uint32_t>(bucket_limit_[b] / 2, 1);
+  std::uint32_t got = 0;
+  void* head = nullptr;
+  for (; got + 1 < want; ++got) {
+    void* p = nullptr;
+    try {
+      p = new_block(b);
+    } catch (...) {
+      break;
+    }
+    STRATA_POISON(p, bucket_size_[b]);
+    STRATA_UNPOISON(p, sizeof(void*));
+    *static_cast<void**>(p) = head;
+    STRATA_POISON(p, sizeof(void*));
+    head = p;
+  }
+  c.head = head;
+  c.count.store(got, std::memory_order_relaxed);
+  return first;
+}
+
+void* sync_pool_resource::take_from_depot(std::size_t b) {
+  depot_bucket& d = depot_[b];
+  std::vector<batch>& from = !d.primary.empty() ? d.primary : d.victim;
+  if (from.empty()) return nullptr;
+  batch& top = from.back();
+  void* p = top.head;
+  top.head = next_of(p);
+  if (--top.count == 0) from.pop_back();
+  depot_bytes_.fetch_sub(bucket_size_[b], std::memory_order_relaxed);
+  ++depot_hits_;
+  return p;
+}
+
+void sync_pool_resource::put_in_depot(std::size_t b, void* p) noexcept {
+  STRATA_UNPOISON(p, sizeof(void*));
+  *static_cast<void**>(p) = nullptr;
+  STRATA_POISON(p, sizeof(void*));
+  try {
+    depot_[b].primary.push_back({p, 1});
+    depot_bytes_.fetch_add(bucket_size_[b], std::memory_order_relaxed);
+  } catch (...) {
+    free_block(b, p);  // no room to keep it: give it back
+  }
+}
+
+void* sync_pool_resource::new_block(std::size_t b) {
+  void* p = upstream_->allocate(bucket_size_[b], bucket_align_[b]);
+  try {
+    blocks_.emplace(p, static_cast<std::uint8_t>(b));
+  } catch (...) {
+    upstream_->deallocate(p, bucket_size_[b], bucket_align_[b]);
+    throw;
+  }
+  ++upstream_misses_;
+  return p;
+}
+
+void sync_pool_resource::free_block(std::size_t b, void* p) noexcept {
+  STRATA_UNPOISON(p, bucket_size_[b]);
+  blocks_.erase(p);
+  upstream_->deallocate(p, bucket_size_[b], bucket_align_[b]);
+}
+
+std::size_t sync_pool_resource::cached_bytes() const noexcept {
+  std::size_t bytes = depot_bytes_.load(std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  for (const slot* s : slots_) {
+    for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
+      bytes +=
+          s->caches[b].count.load(std::memory_order_relaxed) * bucket_size_[b];
+    }
+  }
+  return bytes;
+}
+
+reclaim_result sync_pool_resource::reclaim(
+    const reclaim_request& request) noexcept {
+  const internal::deadline until(request.time_budget);
+  reclaim_result result;
+  {
+    std::lock_guard lock(mu_);
+    ++reclaim_cycles_;
+    for (std::size_t b = 0; b < depot_.size(); ++b) {
+      depot_bucket& d = depot_[b];
+      while (!d.victim.empty() && result.bytes_freed < request.bytes &&
+             !until.passed()) {
+        const batch victim = d.victim.back();
+        d.victim.pop_back();
+        void* p = victim.head;
+        while (p != nullptr) {
+          void* next = next_of(p);
+          free_block(b, p);
+          p = next;
+        }
+        depot_bytes_.fetch_sub(victim.count * bucket_size_[b],
+                               std::memory_order_relaxed);
+        result.bytes_freed += victim.count * bucket_size_[b];
+      }
+      // What was cached since the last cycle becomes the victim.
+      d.victim.insert(d.victim.end(), d.primary.begin(), d.primary.end());
+      d.primary.clear();
+    }
+  }
+  epoch_.fetch_add(1, std::memory_order_relaxed);
+  result.more_remains = cached_bytes() != 0;
+  return result;
+}
+
+sync_pool_stats sync_pool_resource::stats() const {
+  sync_pool_stats result;
+  std::size_t thread_bytes = 0;
+  std::lock_guard lock(mu_);
+  result.thread_cache_hits = exited_hits_;
+  for (const slot* s : slots_) {
+    result.thread_cache_hits += s->hits.load(std::memory_order_relaxed);
+    for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
+      thread_bytes +=
+          s->caches[b].count.load(std::memory_order_relaxed) * bucket_size_[b];
+    }
+  }
+  result.depot_hits = depot_hits_;
+  result.upstream_misses = upstream_misses_;
+  result.thread_cached_bytes = thread_bytes;
+  result.cached_bytes =
+      thread_bytes + depot_bytes_.load(std::memory_order_relaxed);
+  result.reclaim_cycles = reclaim_cycles_;
+  result.threads = slots_.size();
+  return result;
+}
+
+}  // namespace strata

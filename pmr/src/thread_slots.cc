@@ -1,0 +1,102 @@
+#include "strata/internal/thread_slots.h"
+
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace strata::internal {
+namespace {
+
+// Live owners by id. Never destroyed: threads may exit during static
+// destruction.
+struct slot_registry {
+  std::mutex mu;
+  std::uint64_t next_id = 1;
+  absl::flat_hash_map<std::uint64_t, slot_owner*> owners;
+};
+
+slot_registry& registry() {
+  static auto* r = new slot_registry;
+  return *r;
+}
+
+// Set once this thread's table is destroyed: a later call on this thread
+// (from another thread-local destructor) must not touch it again.
+thread_local bool table_gone = false;
+
+// One thread's slots, by owner id; handed back when the thread exits.
+struct thread_table {
+  std::vector<std::pair<std::uint64_t, void*>> slots;
+  bool exiting = false;
+
+  thread_table() = default;
+  thread_table(const thread_table&) = delete;
+  thread_table& operator=(const thread_table&) = delete;
+  ~thread_table() {
+    exiting = true;
+    tls_last_owner = 0;
+    tls_last_slot = nullptr;
+    slot_registry& r = registry();
+    std::lock_guard lock(r.mu);
+    for (const auto& [id, slot] : slots) {
+      const auto it = r.owners.find(id);
+      if (it != r.owners.end()) it->second->thread_exiting(slot);
+    }
+    slots.clear();
+    table_gone = true;
+  }
+};
+
+thread_table& table() {
+  static thread_local thread_table t;
+  return t;
+}
+
+}  // namespace
+
+std::uint64_t register_slot_owner(slot_owner* owner) {
+  slot_registry& r = registry();
+  std::lock_guard lock(r.mu);
+  const std::uint64_t id = r.next_id++;
+  r.owners.emplace(id, owner);
+  return id;
+}
+
+void unregister_slot_owner(std::uint64_t id,
+                           absl::FunctionRef<void()> empty_slots) {
+  slot_registry& r = registry();
+  std::lock_guard lock(r.mu);
+  r.owners.erase(id);
+  empty_slots();
+  if (tls_last_owner == id) {
+    tls_last_owner = 0;
+    tls_last_slot = nullptr;
+  }
+}
+
+void* find_thread_slot(std::uint64_t id, absl::FunctionRef<void*()> make) {
+  if (table_gone) return nullptr;
+  thread_table& t = table();
+  if (t.exiting) return nullptr;
+  void* slot = nullptr;
+  for (const auto& [owner, s] : t.slots) {
+    if (owner == id) slot = s;
+  }
+  if (slot == nullptr) {
+    slot_registry& r = registry();
+    std::lock_guard lock(r.mu);
+    slot = make();
+    // Entries of owners that are gone are dropped as new ones arrive.
+    std::erase_if(t.slots, [&r](const auto& entry) {
+      return !r.owners.contains(entry.first);
+    });
+    t.slots.emplace_back(id, slot);
+  }
+  tls_last_owner = id;
+  tls_last_slot = slot;
+  return slot;
+}
+
+}  // namespace strata::internal

@@ -1,0 +1,340 @@
+// Tests of strata::sync_pool_resource.
+//
+//   thread caches        ReusesBlocksFromTheThreadCache,
+//                        BlocksFreedByAnotherThreadJoinItsCache,
+//                        FullCacheSpillsHalfToTheDepot,
+//                        LargeRequestsGoToTheUpstream
+//   lifetimes            ThreadExitGivesItsCacheToTheDepot,
+//                        PoolDestroyedWhileAThreadThatUsedItRuns,
+//                        ManyPoolsAndThreadsComeAndGo
+//   reclaim              ReclaimAgesTheDepotOverTwoCycles,
+//                        ReclaimAsksEachThreadToAgeItsOwnCache
+//   upstream             UpstreamIsOnlyCalledUnderTheLock
+//   stress               StressWithThreadChurn
+//   stats                StatsShowWhatIdleThreadsKeep
+//   the header example   HeaderExampleWorks
+// The contracts every resource keeps are in
+// sync_pool_resource_conformance_test.
+
+#include "strata/sync_pool_resource.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <memory_resource>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#include "strata/adapters/test_resource.h"
+#include "strata/size_class_resource.h"
+
+#include "testing/checker.h"
+
+namespace strata {
+namespace {
+
+class SyncPoolTest : public testing::UpstreamCheckedTest {};
+
+// A one-shot event a thread can wait on, with a deadline.
+class event {
+ public:
+  void notify() {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  bool wait() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(30),
+                        [this] { return done_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
+TEST_F(SyncPoolTest, ReusesBlocksFromTheThreadCache) {
+  sync_pool_resource pool({}, &upstream_);
+  void* a = pool.allocate(64, 8);
+  pool.deallocate(a, 64, 8);
+  EXPECT_EQ(pool.allocate(64, 8), a);
+  pool.deallocate(a, 64, 8);
+  EXPECT_GE(pool.stats().thread_cache_hits, 1u);
+  EXPECT_EQ(pool.stats().threads, 1u);
+}
+
+TEST_F(SyncPoolTest, BlocksFreedByAnotherThreadJoinItsCache) {
+  sync_pool_resource pool({}, &upstream_);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; ++i) blocks.push_back(pool.allocate(96, 8));
+  std::thread([&] {
+    for (void* p : blocks) pool.deallocate(p, 96, 8);
+    const std::size_t calls = upstream_.stats().allocations;
+    const std::size_t hits = pool.stats().thread_cache_hits;
+    for (void*& p : blocks) p = pool.allocate(96, 8);
+    EXPECT_EQ(upstream_.stats().allocations, calls);
+    EXPECT_EQ(pool.stats().thread_cache_hits, hits + 8);
+    for (void* p : blocks) pool.deallocate(p, 96, 8);
+  }).join();
+}
+
+TEST_F(SyncPoolTest, FullCacheSpillsHalfToTheDepot) {
+  sync_pool_resource pool({.thread_cache_bytes = 1024}, &upstream_);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 64; ++i) blocks.push_back(pool.allocate(64, 8));
+  for (void* p : blocks) pool.deallocate(p, 64, 8);
+  const sync_pool_stats s = pool.stats();
+  EXPECT_LE(s.thread_cached_bytes, 1024u);  // 16 blocks of 64 at most
+  EXPECT_EQ(s.cached_bytes, 64u * 64u);
+}
+
+TEST_F(SyncPoolTest, LargeRequestsGoToTheUpstream) {
+  sync_pool_resource pool({.largest_pooled = 4096}, &upstream_);
+  void* big = pool.allocate(5000, 16);
+  EXPECT_EQ(upstream_.stats().largest_block, 5000u);
+  pool.deallocate(big, 5000, 16);
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  static_cast<void>(pool.allocate(9000, 8));  // freed by the destructor
+}
+
+TEST_F(SyncPoolTest, ThreadExitGivesItsCacheToTheDepot) {
+  sync_pool_resource pool({}, &upstream_);
+  std::thread([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 10; ++i) blocks.push_back(pool.allocate(200, 8));
+    for (void* p : blocks) pool.deallocate(p, 200, 8);
+  }).join();
+  EXPECT_EQ(pool.stats().threads, 0u);
+  EXPECT_GT(pool.stats().cached_bytes, 0u);
+  EXPECT_EQ(pool.stats().thread_cached_bytes, 0u);
+  const std::size_t calls = upstream_.stats().allocations;
+  void* p = pool.allocate(200, 8);  // from the depot
+  EXPECT_EQ(upstream_.stats().allocations, calls);
+  EXPECT_GT(pool.stats().depot_hits, 0u);
+  pool.deallocate(p, 200, 8);
+}
+
+TEST_F(SyncPoolTest, PoolDestroyedWhileAThreadThatUsedItRuns) {
+  auto pool =
+      std::make_unique<sync_pool_resource>(sync_pool_options{}, &upstream_);
+  event used;
+  event destroyed;
+  std::thread worker([&] {
+    void* p = pool->allocate(48, 8);
+    pool->deallocate(p, 48, 8);  // cached in this thread's slot
+    used.notify();
+    ASSERT_TRUE(destroyed.wait());
+    // The old pool is gone; a new one must not see its slot.
+    sync_pool_resource other({}, &upstream_);
+    void* q = other.allocate(48, 8);
+    other.deallocate(q, 48, 8);
+  });
+  ASSERT_TRUE(used.wait());
+  pool.reset();  // the worker still runs and still has a slot entry
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  destroyed.notify();
+  worker.join();
+}
+
+TEST_F(SyncPoolTest, ManyPoolsAndThreadsComeAndGo) {
+  std::mt19937 rng(9);
+  for (int round = 0; round < 20; ++round) {
+    std::vector<std::unique_ptr<sync_pool_resource>> pools;
+    for (int i = 0; i < 3; ++i) {
+      pools.push_back(std::make_unique<sync_pool_resource>(sync_pool_options{},
+                                                           &upstream_));
+    }
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 3; ++t) {
+      threads.emplace_back([&pools, seed = rng()] {
+        std::mt19937 local(seed);
+        for (int i = 0; i < 200; ++i) {
+          sync_pool_resource& pool = *pools[local() % pools.size()];
+          const std::size_t n = 8 + local() % 2000;
+          void* p = pool.allocate(n, 8);
+          pool.deallocate(p, n, 8);
+        }
+      });
+    }
+    // Half the rounds destroy a pool before the threads end... after they
+    // are done with it: join first, then destroy in a shuffled order.
+    for (std::thread& t : threads) t.join();
+    std::shuffle(pools.begin(), pools.end(), rng);
+    pools.clear();
+    EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  }
+}
+
+TEST_F(SyncPoolTest, ReclaimAgesTheDepotOverTwoCycles) {
+  sync_pool_resource pool({}, &upstream_);
+  std::thread([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 10; ++i) blocks.push_back(pool.allocate(128, 8));
+    for (void* p : blocks) pool.deallocate(p, 128, 8);
+  }).join();
+  const std::size_t cached = pool.cached_bytes();
+  ASSERT_GT(cached, 0u);
+  // Cycle 1: what the depot holds becomes the victim generation.
+  EXPECT_EQ(pool.reclaim({}).bytes_freed, 0u);
+  EXPECT_EQ(pool.cached_bytes(), cached);
+  // Cycle 2: the victims, unused since, go back.
+  EXPECT_EQ(pool.reclaim({}).bytes_freed, cached);
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  EXPECT_EQ(pool.stats().reclaim_cycles, 2u);
+}
+
+TEST_F(SyncPoolTest, ReclaimAsksEachThreadToAgeItsOwnCache) {
+  sync_pool_resource pool({}, &upstream_);
+  void* a = pool.allocate(64, 8);
+  void* b = pool.allocate(64, 8);
+  pool.deallocate(a, 64, 8);  // a is in this thread's cache
+  pool.reclaim({});
+  // The reclaim did not touch the cache; this thread's next call ages it
+  // into the depot's victim generation.
+  EXPECT_GT(pool.stats().thread_cached_bytes, 0u);
+  pool.deallocate(b, 64, 8);
+  pool.reclaim({});
+  void* c = pool.allocate(64, 8);
+  pool.deallocate(c, 64, 8);
+  pool.reclaim({});
+  pool.reclaim({});
+  EXPECT_LE(upstream_.blocks_in_use(), pool.stats().thread_cached_bytes / 64);
+}
+
+// An upstream that is not thread-safe and says so if two threads enter it.
+class single_threaded_upstream final : public std::pmr::memory_resource {
+ public:
+  explicit single_threaded_upstream(std::pmr::memory_resource* next)
+      : next_(next) {}
+  int overlaps() const { return overlaps_.load(); }
+
+ private:
+  struct entry {
+    explicit entry(single_threaded_upstream* u) : u_(u) {
+      if (u_->inside_.exchange(true)) u_->overlaps_.fetch_add(1);
+    }
+    entry(const entry&) = delete;
+    entry& operator=(const entry&) = delete;
+    ~entry() { u_->inside_.store(false); }
+    single_threaded_upstream* u_;
+  };
+  void* do_allocate(std::size_t n, std::size_t a) override {
+    entry e(this);
+    return next_->allocate(n, a);
+  }
+  void do_deallocate(void* p, std::size_t n, std::size_t a) override {
+    entry e(this);
+    next_->deallocate(p, n, a);
+  }
+  bool do_is_equal(const memory_resource& o) const noexcept override {
+    return this == &o;
+  }
+  std::pmr::memory_resource* next_;
+  std::atomic<bool> inside_{false};
+  std::atomic<int> overlaps_{0};
+};
+
+TEST_F(SyncPoolTest, UpstreamIsOnlyCalledUnderTheLock) {
+  single_threaded_upstream guarded(&upstream_);
+  {
+    size_class_resource slabs({}, &guarded);  // not thread-safe either
+    sync_pool_resource pool({.thread_cache_bytes = 512}, &slabs);
+    auto work = [&pool](unsigned seed) {
+      std::mt19937 rng(seed);
+      std::vector<std::pair<void*, std::size_t>> mine;
+      for (int i = 0; i < 20000; ++i) {
+        if (mine.size() < 64 && (mine.empty() || rng() % 2)) {
+          const std::size_t n = 8 + rng() % 3000;
+          mine.emplace_back(pool.allocate(n, 8), n);
+        } else {
+          pool.deallocate(mine.back().first, mine.back().second, 8);
+          mine.pop_back();
+        }
+        if (i % 5000 == 0) pool.reclaim({});
+      }
+      for (auto [p, n] : mine) pool.deallocate(p, n, 8);
+    };
+    std::thread other(work, 1);
+    work(2);
+    other.join();
+  }
+  EXPECT_EQ(guarded.overlaps(), 0);
+}
+
+TEST_F(SyncPoolTest, StressWithThreadChurn) {
+  sync_pool_resource pool({.thread_cache_bytes = 4096}, &upstream_);
+  std::mutex handoff_mu;
+  std::vector<std::pair<void*, std::size_t>> handoff;  // freed by anyone
+  for (int round = 0; round < 30; ++round) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, seed = static_cast<unsigned>(round * 2 + t)] {
+        std::mt19937 rng(seed);
+        for (int i = 0; i < 2000; ++i) {
+          const std::size_t n = 1 + rng() % 1500;
+          void* p = pool.allocate(n, 8);
+          std::lock_guard lock(handoff_mu);
+          handoff.emplace_back(p, n);
+          if (handoff.size() > 100) {
+            const auto [q, m] = handoff[rng() % handoff.size()];
+            std::erase(handoff, std::pair(q, m));
+            pool.deallocate(q, m, 8);
+          }
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    if (round % 10 == 9) pool.reclaim({});
+  }
+  // The rest is freed by one more thread, which exits: every cache is then
+  // in the depot, and two cycles give it all back.
+  std::thread([&] {
+    for (auto [p, n] : handoff) pool.deallocate(p, n, 8);
+  }).join();
+  EXPECT_EQ(pool.stats().threads, 0u);
+  pool.reclaim({});
+  pool.reclaim({});
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+}
+
+TEST_F(SyncPoolTest, StatsShowWhatIdleThreadsKeep) {
+  sync_pool_resource pool({.thread_cache_bytes = 2048}, &upstream_);
+  event cached;
+  event done;
+  std::thread idle([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(pool.allocate(32, 8));
+    for (void* p : blocks) pool.deallocate(p, 32, 8);
+    cached.notify();
+    ASSERT_TRUE(done.wait());
+  });
+  ASSERT_TRUE(cached.wait());
+  const sync_pool_stats s = pool.stats();
+  EXPECT_GT(s.thread_cached_bytes, 0u);
+  EXPECT_LE(s.thread_cached_bytes, 2048u);  // bounded by the cache limit
+  EXPECT_EQ(s.threads, 1u);
+  done.notify();
+  idle.join();
+}
+
+TEST_F(SyncPoolTest, HeaderExampleWorks) {
+  strata::size_class_resource slabs({}, &upstream_);
+  strata::sync_pool_resource pool({}, &slabs);  // thread caches on slabs
+  {
+    std::pmr::vector<int> v(1000, 0, &pool);  // from any thread
+    EXPECT_EQ(v.size(), 1000u);
+  }
+  pool.reclaim({});  // age the caches
+}
+
+}  // namespace
+}  // namespace strata
