@@ -12,6 +12,7 @@
 #include "strata/bounded_pool_resource.h"
 #include "strata/monotonic_arena.h"
 #include "strata/size_class_resource.h"
+#include "strata/sync_pool_resource.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -139,6 +140,16 @@ const std::vector<resource_entry>& resources() {
                    auto instance = std::make_unique<bench_instance>();
                    instance->owned = std::make_unique<size_class_resource>(
                        size_class_options{}, &instance->upstream);
+                   instance->resource = instance->owned.get();
+                   return instance;
+                 }});
+    v.push_back({.name = "sync_pool",
+                 .peer = "std_sync_pool",
+                 .thread_safe = true,
+                 .make = [] {
+                   auto instance = std::make_unique<bench_instance>();
+                   instance->owned = std::make_unique<sync_pool_resource>(
+                       sync_pool_options{}, &instance->upstream);
                    instance->resource = instance->owned.get();
                    return instance;
                  }});

@@ -50,7 +50,7 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
     bucket_align_.push_back(
         std::min(std::size_t{1} << std::countr_zero(size), kMaxBucketAlign));
     bucket_limit_.push_back(static_cast<std::uint32_t>(std::clamp<std::size_t>(
-        options_.thread_cache_bytes / size, 4, kMaxCachedBlocks)));
+        options_.thread_cache_bytes / 2 / size, 2, kMaxCachedBlocks)));
   }
   auto smallest_holding = [&](std::size_t bytes) -> std::uint8_t {
     const auto it =
@@ -132,6 +132,9 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
   } else {
     if (s->epoch != epoch_.load(std::memory_order_relaxed)) age(s);
     bucket_cache& c = s->caches[b];
+    // The loaded magazine is empty: use the spare if it has blocks, else a
+    // full magazine from the depot or the upstream.
+    if (c.head == nullptr && c.spare_head != nullptr) swap_magazines(c);
     if (c.head != nullptr) {
       p = c.head;
       STRATA_UNPOISON(p, bucket_size_[b]);
@@ -172,29 +175,34 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
   }
   if (s->epoch != epoch_.load(std::memory_order_relaxed)) age(s);
   bucket_cache& c = s->caches[b];
-  std::uint32_t count = c.count.load(std::memory_order_relaxed);
-  if (count >= bucket_limit_[b]) {
-    // Full: the older half goes to the depot as one batch.
-    const std::uint32_t keep = count / 2;
-    void* last_kept = c.head;
-    for (std::uint32_t i = 1; i < keep; ++i) last_kept = next_of(last_kept);
-    void* spilled = next_of(last_kept);
-    STRATA_UNPOISON(last_kept, sizeof(void*));
-    *static_cast<void**>(last_kept) = nullptr;
-    STRATA_POISON(last_kept, sizeof(void*));
-    {
+  if (c.count.load(std::memory_order_relaxed) >= bucket_limit_[b]) {
+    // The loaded magazine is full: it becomes the spare, and a full spare
+    // goes to the depot whole (one splice under the lock, no walk).
+    if (c.spare_head != nullptr) {
       std::lock_guard lock(mu_);
-      depot_[b].primary.push_back({spilled, count - keep});
-      depot_bytes_.fetch_add((count - keep) * bucket_size_[b],
-                             std::memory_order_relaxed);
+      stash(b, depot_[b].primary,
+            {c.spare_head, c.spare_count.load(std::memory_order_relaxed)});
     }
-    count = keep;
+    c.spare_head = c.head;
+    c.spare_count.store(c.count.load(std::memory_order_relaxed),
+                        std::memory_order_relaxed);
+    c.head = nullptr;
+    c.count.store(0, std::memory_order_relaxed);
   }
   STRATA_UNPOISON(p, sizeof(void*));
   *static_cast<void**>(p) = c.head;
   STRATA_POISON(p, sizeof(void*));
   c.head = p;
-  c.count.store(count + 1, std::memory_order_relaxed);
+  c.count.store(c.count.load(std::memory_order_relaxed) + 1,
+                std::memory_order_relaxed);
+}
+
+void sync_pool_resource::swap_magazines(bucket_cache& c) noexcept {
+  std::swap(c.head, c.spare_head);
+  const std::uint32_t loaded = c.count.load(std::memory_order_relaxed);
+  c.count.store(c.spare_count.load(std::memory_order_relaxed),
+                std::memory_order_relaxed);
+  c.spare_count.store(loaded, std::memory_order_relaxed);
 }
 
 void sync_pool_resource::age(slot* s) noexcept {
@@ -206,13 +214,16 @@ void sync_pool_resource::flush(slot* s, bool to_victim) noexcept {
   std::lock_guard lock(mu_);
   for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
     bucket_cache& c = s->caches[b];
-    const std::uint32_t count = c.count.load(std::memory_order_relaxed);
-    if (count == 0) continue;
-    depot_bucket& d = depot_[b];
-    (to_victim ? d.victim : d.primary).push_back({c.head, count});
-    depot_bytes_.fetch_add(count * bucket_size_[b], std::memory_order_relaxed);
-    c.head = nullptr;
-    c.count.store(0, std::memory_order_relaxed);
+    std::vector<batch>& to = to_victim ? depot_[b].victim : depot_[b].primary;
+    for (int magazine = 0; magazine < 2; ++magazine) {
+      const std::uint32_t count = c.count.load(std::memory_order_relaxed);
+      if (count != 0) {
+        stash(b, to, {c.head, count});
+        c.head = nullptr;
+        c.count.store(0, std::memory_order_relaxed);
+      }
+      swap_magazines(c);
+    }
   }
 }
 
@@ -246,7 +257,7 @@ void* sync_pool_resource::refill(slot* s, std::size_t b) {
   // first block must come or the call fails with nothing changed; a failure
   // after it just makes the batch smaller.
   void* first = new_block(b);
-  const std::uint32_t want = std::max<std::uint32_t>(bucket_limit_[b] / 2, 1);
+  const std::uint32_t want = bucket_limit_[b];
   std::uint32_t got = 0;
   void* head = nullptr;
   for (; got + 1 < want; ++got) {
@@ -284,11 +295,22 @@ void sync_pool_resource::put_in_depot(std::size_t b, void* p) noexcept {
   STRATA_UNPOISON(p, sizeof(void*));
   *static_cast<void**>(p) = nullptr;
   STRATA_POISON(p, sizeof(void*));
+  stash(b, depot_[b].primary, {p, 1});
+}
+
+void sync_pool_resource::stash(std::size_t b, std::vector<batch>& to,
+                               batch magazine) noexcept {
   try {
-    depot_[b].primary.push_back({p, 1});
-    depot_bytes_.fetch_add(bucket_size_[b], std::memory_order_relaxed);
+    to.push_back(magazine);
+    depot_bytes_.fetch_add(magazine.count * bucket_size_[b],
+                           std::memory_order_relaxed);
   } catch (...) {
-    free_block(b, p);  // no room to keep it: give it back
+    // No memory to list it: give the blocks back instead.
+    for (void* p = magazine.head; p != nullptr;) {
+      void* next = next_of(p);
+      free_block(b, p);
+      p = next;
+    }
   }
 }
 
@@ -310,15 +332,21 @@ void sync_pool_resource::free_block(std::size_t b, void* p) noexcept {
   upstream_->deallocate(p, bucket_size_[b], bucket_align_[b]);
 }
 
+std::size_t sync_pool_resource::cached_in(const slot& s) const noexcept {
+  std::size_t bytes = 0;
+  for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
+    const bucket_cache& c = s.caches[b];
+    bytes += (c.count.load(std::memory_order_relaxed) +
+              c.spare_count.load(std::memory_order_relaxed)) *
+             bucket_size_[b];
+  }
+  return bytes;
+}
+
 std::size_t sync_pool_resource::cached_bytes() const noexcept {
   std::size_t bytes = depot_bytes_.load(std::memory_order_relaxed);
   std::lock_guard lock(mu_);
-  for (const slot* s : slots_) {
-    for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
-      bytes +=
-          s->caches[b].count.load(std::memory_order_relaxed) * bucket_size_[b];
-    }
-  }
+  for (const slot* s : slots_) bytes += cached_in(*s);
   return bytes;
 }
 
@@ -362,10 +390,7 @@ sync_pool_stats sync_pool_resource::stats() const {
   result.thread_cache_hits = exited_hits_;
   for (const slot* s : slots_) {
     result.thread_cache_hits += s->hits.load(std::memory_order_relaxed);
-    for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
-      thread_bytes +=
-          s->caches[b].count.load(std::memory_order_relaxed) * bucket_size_[b];
-    }
+    thread_bytes += cached_in(*s);
   }
   result.depot_hits = depot_hits_;
   result.upstream_misses = upstream_misses_;

@@ -73,9 +73,11 @@ struct sync_pool_options {
   /// Requests up to this size are pooled (a power of two, 128 B to 1 MiB);
   /// larger ones go to the upstream.
   std::size_t largest_pooled = 64 << 10;
-  /// Bytes one thread may cache per bucket; a full cache gives half of
-  /// itself to the depot. At least 4 blocks a bucket whatever the size.
-  std::size_t thread_cache_bytes = 32 << 10;
+  /// Bytes one thread may cache per bucket, in two magazines of half that
+  /// each: a full magazine is swapped for the spare or handed to the depot
+  /// whole, so a thread never walks its cache. At least 2 blocks a magazine
+  /// whatever the size.
+  std::size_t thread_cache_bytes = 128 << 10;
 };
 
 /// A snapshot of a sync_pool_resource's counters.
@@ -143,7 +145,7 @@ class sync_pool_resource final
   }
 
   /// Puts the block in the calling thread's cache: one thread-local compare,
-  /// one relaxed load, one push. A full cache spills half to the depot.
+  /// one relaxed load, one push. A full magazine goes out of line.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void deallocate(
       void* p, std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
@@ -195,11 +197,14 @@ class sync_pool_resource final
     std::size_t count = 0;
   };
 
-  // One bucket of one thread's cache. Only its thread writes it; the counts
-  // are atomics so that stats() may read them from another thread.
+  // One bucket of one thread's cache: the loaded magazine, which the fast
+  // paths use, and a spare. Only its thread writes them; the counts are
+  // atomics so that stats() may read them from another thread.
   struct bucket_cache {
     void* head = nullptr;
     std::atomic<std::uint32_t> count{0};
+    void* spare_head = nullptr;
+    std::atomic<std::uint32_t> spare_count{0};
   };
 
   // One thread's cache for this pool.
@@ -241,9 +246,13 @@ class sync_pool_resource final
   slot* thread_slot();
   void age(slot* s) noexcept;
   void flush(slot* s, bool to_victim) noexcept;
+  void swap_magazines(bucket_cache& c) noexcept;
+  // Bytes in both magazines of every bucket of `s` (a racy snapshot).
+  [[nodiscard]] std::size_t cached_in(const slot& s) const noexcept;
   void* refill(slot* s, std::size_t b);
   void* take_from_depot(std::size_t b);
   void put_in_depot(std::size_t b, void* p) noexcept;
+  void stash(std::size_t b, std::vector<batch>& to, batch magazine) noexcept;
   void* new_block(std::size_t b);
   void free_block(std::size_t b, void* p) noexcept;
 
@@ -251,7 +260,7 @@ class sync_pool_resource final
   std::pmr::memory_resource* upstream_;
   std::vector<std::size_t> bucket_size_;
   std::vector<std::size_t> bucket_align_;
-  std::vector<std::uint32_t> bucket_limit_;
+  std::vector<std::uint32_t> bucket_limit_;  // blocks per magazine
   std::uint8_t small_index_[kSmallLimit / 16 + 1] = {};
   std::vector<std::uint8_t> large_index_;
   std::uint64_t id_;
