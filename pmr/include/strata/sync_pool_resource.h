@@ -75,9 +75,12 @@ struct sync_pool_options {
   std::size_t largest_pooled = 64 << 10;
   /// Bytes one thread may cache per bucket, in two magazines of half that
   /// each: a full magazine is swapped for the spare or handed to the depot
-  /// whole, so a thread never walks its cache. At least 2 blocks a magazine
-  /// whatever the size.
-  std::size_t thread_cache_bytes = 128 << 10;
+  /// whole, so a thread never walks its cache. At least 2 and at most 1024
+  /// blocks a magazine whatever the size. This bounds what an idle thread
+  /// keeps (per bucket it has used); lower it for processes with many
+  /// mostly idle threads. The default keeps two threads on a 10,000-block
+  /// mixed working set off the depot's lock nearly always.
+  std::size_t thread_cache_bytes = 256 << 10;
 };
 
 /// A snapshot of a sync_pool_resource's counters.
