@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include "strata/adapters/stats_resource.h"
+#include "strata/adapters/synchronized_resource.h"
 #include "strata/bounded_pool_resource.h"
 #include "strata/monotonic_arena.h"
 #include "strata/size_class_resource.h"
@@ -153,6 +155,30 @@ const std::vector<resource_entry>& resources() {
                    instance->resource = instance->owned.get();
                    return instance;
                  }});
+    // Adapters on hot paths: what counting costs over the heap, and a
+    // mutex around the slab allocator as the simplest shared resource.
+    v.push_back({.name = "stats(new_delete)",
+                 .peer = "new_delete",
+                 .thread_safe = true,
+                 .make = [] {
+                   auto instance = std::make_unique<bench_instance>();
+                   instance->owned =
+                       std::make_unique<stats_resource>(&instance->upstream);
+                   instance->resource = instance->owned.get();
+                   return instance;
+                 }});
+    v.push_back(
+        {.name = "synchronized(size_class)",
+         .peer = "std_sync_pool",
+         .thread_safe = true,
+         .make = [] {
+           auto instance = std::make_unique<bench_instance>();
+           instance->owned =
+               std::make_unique<synchronized_resource<size_class_resource>>(
+                   size_class_options{}, &instance->upstream);
+           instance->resource = instance->owned.get();
+           return instance;
+         }});
     return v;
   }();
   return entries;

@@ -21,7 +21,7 @@ BASELINE = "new_delete"
 WORKLOAD_ORDER = [
     "Fixed64", "Fixed64Concrete", "Batch1024", "MixedWorkingSet", "ListInt",
     "MapInt", "UnorderedMapString", "VectorString", "RequestCycle",
-    "SharedFixed64", "SharedMixed", "CrossThreadFree",
+    "SharedFixed64", "SharedMixed", "CrossThreadFree", "FlatHashMap",
 ]
 
 
