@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 
 #include "strata/internal/alignment.h"
+#include "strata/internal/config.h"
 
 namespace strata {
 namespace {
@@ -187,6 +188,9 @@ void test_resource::do_deallocate(void* p, std::size_t bytes,
     return;  // Never pass a pointer we do not own to the upstream.
   }
   const block b = it->second;
+  // The caller may have poisoned parts of its block for AddressSanitizer
+  // (Abseil's btree does, for its unused slots) and freed it as it was.
+  STRATA_UNPOISON(p, b.size + guard_bytes_);
   if (bytes != b.size) {
     report({.kind = defect_kind::size_mismatch,
             .pointer = p,

@@ -258,6 +258,7 @@ class size_class_resource final
                                               std::size_t c) noexcept {
     span* s = span_of(p, c);
     void* old = s->free;
+    STRATA_UNPOISON(p, sizeof(void*));  // a caller may have poisoned it
     *static_cast<void**>(p) = old;
     s->free = p;
     --s->live;

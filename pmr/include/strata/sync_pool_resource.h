@@ -162,6 +162,7 @@ class sync_pool_resource final
         bucket_cache& c = s->caches[b];
         const std::uint32_t count = c.count.load(std::memory_order_relaxed);
         if (ABSL_PREDICT_TRUE(count < bucket_limit_[b])) {
+          STRATA_UNPOISON(p, sizeof(void*));  // a caller may have poisoned it
           *static_cast<void**>(p) = c.head;
           c.head = p;
           c.count.store(count + 1, std::memory_order_relaxed);
