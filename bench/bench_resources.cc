@@ -27,6 +27,7 @@ namespace {
 std::unique_ptr<bench_instance> wrap(std::pmr::memory_resource* r) {
   auto instance = std::make_unique<bench_instance>();
   instance->resource = r;
+  instance->uses_counting_upstream = false;
   return instance;
 }
 
@@ -162,8 +163,9 @@ const std::vector<resource_entry>& resources() {
                  .thread_safe = true,
                  .make = [] {
                    auto instance = std::make_unique<bench_instance>();
-                   instance->owned =
-                       std::make_unique<stats_resource>(&instance->upstream);
+                   instance->owned = std::make_unique<stats_resource>(
+                       std::pmr::new_delete_resource());
+                   instance->uses_counting_upstream = false;
                    instance->resource = instance->owned.get();
                    return instance;
                  }});

@@ -60,9 +60,11 @@ struct bench_instance {
     if (end_cycle) end_cycle(resource);
   }
 
-  /// True when the resource sits on `upstream` (new_delete_resource, wrapped
-  /// as it is, has no upstream of ours).
-  [[nodiscard]] bool has_upstream() const { return owned != nullptr; }
+  /// False when the resource does not sit on `upstream` (new_delete_resource
+  /// wrapped as it is, a counting layer straight over it): its footprint is
+  /// then read from malloc.
+  bool uses_counting_upstream = true;
+  [[nodiscard]] bool has_upstream() const { return uses_counting_upstream; }
 };
 
 /// How to build one resource, and what it is fit for.

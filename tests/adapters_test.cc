@@ -18,6 +18,7 @@
 //   memory_monitor         MemoryMonitorTest: SamplesOnThePeriod,
 //                          FormatsALine, FormatsPrometheusText,
 //                          StopsPromptlyOnDestruction
+//   the header examples    AdapterExamplesTest: one per header
 // The contracts every resource keeps are in adapters_conformance_test.
 
 #include <array>
@@ -50,6 +51,7 @@
 #include "strata/adapters/test_resource.h"
 #include "strata/monotonic_arena.h"
 #include "strata/size_class_resource.h"
+#include "strata/sync_pool_resource.h"
 
 #include "testing/checker.h"
 
@@ -387,6 +389,62 @@ TEST(MemoryMonitorTest, StopsPromptlyOnDestruction) {
   }
   EXPECT_EQ(samples.load(), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::minutes(1));
+}
+
+// The examples of the adapter headers, as they stand there (with the types
+// they assume filled in).
+struct Order {
+  Order(int id_in, const char* side_in) : id(id_in), side(side_in) {}
+  int id;
+  std::string side;
+};
+
+TEST(AdapterExamplesTest, AllocateUnique) {
+  strata::monotonic_arena arena;
+  auto order = strata::allocate_unique<Order>(&arena, 42, "buy");
+  auto prices = strata::allocate_unique<double[]>(&arena, 64);
+  // both freed into the arena when they go out of scope
+  EXPECT_EQ(order->id, 42);
+  EXPECT_EQ(prices[0], 0.0);
+}
+
+TEST(AdapterExamplesTest, PmrContainers) {
+  strata::size_class_resource slabs;
+  strata::pmr::flat_hash_map<int, std::pmr::string> names(&slabs);
+  names.try_emplace(7, "seven");  // slots from slabs
+  strata::pmr::InlinedVector<int, 4> small(&slabs);
+  EXPECT_EQ(names.at(7), "seven");
+  EXPECT_GT(slabs.stats().bytes_in_use, 0u);
+}
+
+TEST(AdapterExamplesTest, SynchronizedResource) {
+  strata::synchronized_resource<strata::size_class_resource> shared;
+  std::thread t([&] { std::pmr::vector<int> v(100, &shared); });
+  std::pmr::string s("from main, at the same time", &shared);
+  t.join();
+  EXPECT_EQ(s.size(), 27u);
+}
+
+TEST(AdapterExamplesTest, PageResource) {
+  strata::page_resource pages;
+  strata::monotonic_arena arena({.initial_size = 1 << 20}, &pages);
+  static_cast<void>(arena.allocate(1000));
+  arena.release();  // gives the pages back to the OS
+  EXPECT_EQ(arena.stats().bytes_reserved, 0u);
+}
+
+TEST(AdapterExamplesTest, MemoryMonitor) {
+  strata::sync_pool_resource pool;
+  snapshot_sink lines;
+  {
+    strata::memory_monitor monitor({.period = std::chrono::milliseconds(1)},
+                                   [&](const strata::monitor_snapshot& s) {
+                                     EXPECT_NE(strata::format_line(s), "");
+                                     lines.add(s);
+                                   });
+    monitor.watch("pool", [&] { return strata::fields_of(pool.stats()); });
+    ASSERT_TRUE(lines.wait_for(2));
+  }
 }
 
 }  // namespace
