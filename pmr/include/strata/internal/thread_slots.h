@@ -32,7 +32,9 @@ class slot_owner {
  protected:
   slot_owner() = default;
   slot_owner(const slot_owner&) = default;
+  slot_owner(slot_owner&&) = default;
   slot_owner& operator=(const slot_owner&) = default;
+  slot_owner& operator=(slot_owner&&) = default;
   ~slot_owner() = default;
 };
 
