@@ -52,8 +52,9 @@ class resource_adaptor final : public std::pmr::memory_resource {
       return std::to_address(traits::allocate(alloc_, bytes + (bytes == 0)));
     }
     // Room to slide to the alignment, and for the original pointer before it.
-    if (bytes > SIZE_MAX - alignment - sizeof(void*))
+    if (bytes > SIZE_MAX - alignment - sizeof(void*)) {
       internal::throw_bad_size();
+    }
     const std::size_t total = bytes + alignment + sizeof(void*);
     std::byte* raw = std::to_address(traits::allocate(alloc_, total));
     const auto address = reinterpret_cast<std::uintptr_t>(raw + sizeof(void*));
