@@ -253,9 +253,9 @@ void* sync_pool_resource::refill(slot* s, std::size_t b) {
                   std::memory_order_relaxed);
     return p;
   }
-  // The depot is empty: a batch from the upstream, half a cache's worth. The
+  // The depot is empty: a magazine's worth from the upstream. The
   // first block must come or the call fails with nothing changed; a failure
-  // after it just makes the batch smaller.
+  // after it just makes the magazine shorter.
   void* first = new_block(b);
   const std::uint32_t want = bucket_limit_[b];
   std::uint32_t got = 0;

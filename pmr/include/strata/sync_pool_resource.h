@@ -2,10 +2,12 @@
 // thread, for services with many threads.
 //
 // Blocks are kept in size buckets. A block a thread frees goes into that
-// thread's own cache for this pool and comes back to it without a lock; only
-// when a cache runs empty or full does a batch move between it and the shared
-// depot (under the pool's mutex), and only when the depot is empty does the
-// pool ask its upstream. Blocks freed by a thread other than the one that
+// thread's own cache for this pool and comes back to it without a lock. Each
+// bucket of a cache holds two magazines (lists of free blocks, after
+// Bonwick's magazine layer): only when both are empty or full does a whole
+// magazine move between the thread and the shared depot (one splice under
+// the pool's mutex), and only when the depot is empty does the pool ask its
+// upstream. Blocks freed by a thread other than the one that
 // allocated them simply join the freeing thread's cache.
 //
 // Like Go's sync.Pool, cached blocks age out: each reclaim() cycle gives the
@@ -16,11 +18,11 @@
 // generation on its next call. What an idle thread can keep is bounded by
 // the cache limits; stats() says how much the thread caches hold.
 //
-//   thread A cache: bucket 64 [blk->blk->blk]  bucket 256 [blk]
-//   thread B cache: bucket 64 [blk]            ...
-//        | batches (mutex)
-//   depot: bucket 64  primary [batch][batch]  victim [batch]
-//        | misses (mutex)
+//   thread A cache: bucket 64 loaded [blk->blk->blk] spare [blk->blk]
+//   thread B cache: bucket 64 loaded [blk]            spare []
+//        | whole magazines (mutex)
+//   depot: bucket 64  primary [mag][mag]  victim [mag]
+//        | misses: a magazine's worth of blocks (mutex)
 //   upstream
 //
 // Unlike std::pmr::synchronized_pool_resource, which takes a reader-writer
