@@ -10,8 +10,10 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -128,36 +130,30 @@ void cross_thread_free(benchmark::State& state, std::size_t index) {
   }
 }
 
+// Registers BM_<workload>/<resource> over the shared instance of entry
+// `index`, once for each thread count.
+void register_shared(std::string_view workload,
+                     void (*body)(benchmark::State&, std::size_t),
+                     std::size_t index, std::initializer_list<int> threads) {
+  const auto [setup, teardown] = kHooks[index];
+  const std::string name =
+      "BM_" + std::string(workload) + "/" + resources()[index].name;
+  auto* benchmark = benchmark::RegisterBenchmark(
+      name.c_str(),
+      [body, index](benchmark::State& state) { body(state, index); });
+  benchmark->Setup(setup)->Teardown(teardown)->UseRealTime();
+  for (const int count : threads) benchmark->Threads(count);
+}
+
 const bool registered = [] {
   const auto& entries = resources();
   for (std::size_t i = 0; i < entries.size() && i < kMaxResources; ++i) {
     if (!entries[i].thread_safe) continue;
-    const auto [setup, teardown] = kHooks[i];
     if (reuses_any_size(entries[i])) {
-      benchmark::RegisterBenchmark(
-          ("BM_SharedMixed/" + entries[i].name).c_str(),
-          [i](benchmark::State& state) { shared_mixed(state, i); })
-          ->Setup(setup)
-          ->Teardown(teardown)
-          ->Threads(1)
-          ->Threads(2)
-          ->UseRealTime();
+      register_shared("SharedMixed", shared_mixed, i, {1, 2});
     }
-    benchmark::RegisterBenchmark(
-        ("BM_SharedFixed64/" + entries[i].name).c_str(),
-        [i](benchmark::State& state) { shared_fixed_64(state, i); })
-        ->Setup(setup)
-        ->Teardown(teardown)
-        ->Threads(1)
-        ->Threads(2)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark(
-        ("BM_CrossThreadFree/" + entries[i].name).c_str(),
-        [i](benchmark::State& state) { cross_thread_free(state, i); })
-        ->Setup(setup)
-        ->Teardown(teardown)
-        ->Threads(2)
-        ->UseRealTime();
+    register_shared("SharedFixed64", shared_fixed_64, i, {1, 2});
+    register_shared("CrossThreadFree", cross_thread_free, i, {2});
   }
   return true;
 }();

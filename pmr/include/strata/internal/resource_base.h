@@ -22,8 +22,7 @@ class resource_base : public std::pmr::memory_resource {
   void* do_allocate(std::size_t bytes, std::size_t alignment) final {
     return static_cast<Resource*>(this)->allocate(bytes, alignment);
   }
-  void do_deallocate(void* p, std::size_t bytes,
-                     std::size_t alignment) final {
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) final {
     static_cast<Resource*>(this)->deallocate(p, bytes, alignment);
   }
   [[nodiscard]] bool do_is_equal(
