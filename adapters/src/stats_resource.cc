@@ -39,19 +39,24 @@ stats_resource::counters* stats_resource::thread_counters() {
   return static_cast<counters*>(slot);
 }
 
-void* stats_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  void* p = upstream_->allocate(bytes, alignment);
+stats_resource::counters* stats_resource::counters_for_call(
+    std::unique_lock<std::mutex>& lock) noexcept {
   counters* c = nullptr;
   try {
     c = thread_counters();
   } catch (...) {
-    // No memory for this thread's counters: count in the shared ones.
+    // No memory for this thread's counters: it counts in the shared ones.
   }
+  if (c != nullptr) return c;
+  // Also a thread that has begun to exit, and has no slot any more.
+  lock = std::unique_lock(mu_);
+  return &shared_;
+}
+
+void* stats_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  void* p = upstream_->allocate(bytes, alignment);
   std::unique_lock<std::mutex> lock;
-  if (c == nullptr) {
-    lock = std::unique_lock(mu_);
-    c = &shared_;
-  }
+  counters* c = counters_for_call(lock);
   const std::size_t bucket = bucket_of(bytes);
   bump(c->allocations, 1);
   bump(c->allocated_bytes, bytes);
@@ -65,16 +70,8 @@ void* stats_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
 void stats_resource::do_deallocate(void* p, std::size_t bytes,
                                    std::size_t alignment) {
   upstream_->deallocate(p, bytes, alignment);
-  counters* c = nullptr;
-  try {
-    c = thread_counters();
-  } catch (...) {
-  }
   std::unique_lock<std::mutex> lock;
-  if (c == nullptr) {
-    lock = std::unique_lock(mu_);
-    c = &shared_;
-  }
+  counters* c = counters_for_call(lock);
   bump(c->deallocations, 1);
   bump(c->freed_bytes, bytes);
   c->unreported -= static_cast<std::int64_t>(bytes);

@@ -92,9 +92,7 @@ bounded_pool_resource::~bounded_pool_resource() {
     STRATA_UNPOISON(p, block_size_);
     upstream_->deallocate(p, block_size_, block_alignment_);
   }
-  for (const auto& [p, shape] : unpooled_) {
-    upstream_->deallocate(p, shape.first, shape.second);
-  }
+  unpooled_.release(upstream_);
 }
 
 void* bounded_pool_resource::allocate_slow(std::size_t bytes,
@@ -102,13 +100,7 @@ void* bounded_pool_resource::allocate_slow(std::size_t bytes,
   internal::check_alignment(kName, alignment);
   if (!poolable(bytes, alignment)) {
     std::lock_guard lock(mu_);
-    void* p = upstream_->allocate(bytes, alignment);
-    try {
-      unpooled_.emplace(p, std::pair(bytes, alignment));
-    } catch (...) {
-      upstream_->deallocate(p, bytes, alignment);
-      throw;
-    }
+    void* p = unpooled_.allocate(upstream_, bytes, alignment);
     ++unpooled_total_;
     checked_.on_allocate(p, bytes, alignment);
     return p;
@@ -146,8 +138,7 @@ void bounded_pool_resource::deallocate_slow(void* p, std::size_t bytes,
                                             std::size_t alignment) noexcept {
   if (!poolable(bytes, alignment)) {
     std::lock_guard lock(mu_);
-    unpooled_.erase(p);
-    upstream_->deallocate(p, bytes, alignment);
+    unpooled_.deallocate(upstream_, p, bytes, alignment);
     return;
   }
   if (capped_) {

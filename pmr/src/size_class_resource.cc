@@ -9,6 +9,7 @@
 
 #include "strata/internal/alignment.h"
 #include "strata/internal/deadline.h"
+#include "strata/internal/size_index.h"
 
 namespace strata {
 namespace {
@@ -109,30 +110,19 @@ size_class_resource::size_class_resource(const size_class_options& options,
   }
   current_.assign(sizes.size(), &sentinel_);
 
-  // Size to class: the smallest class whose blocks hold the largest size
-  // that maps to each index.
-  auto smallest_holding = [&](std::size_t bytes) -> std::uint8_t {
-    const auto it = std::lower_bound(sizes.begin(), sizes.end(), bytes);
-    return it == sizes.end() ? static_cast<std::uint8_t>(kNoClass)
-                             : static_cast<std::uint8_t>(it - sizes.begin());
-  };
-  for (std::size_t i = 0; i <= kSmallLimit / 8; ++i) {
-    small_index_[i] = smallest_holding(i * 8);
-  }
-  large_index_.resize((largest_ + kLargeStep - 1) / kLargeStep + 1,
-                      static_cast<std::uint8_t>(kNoClass));
-  for (std::size_t j = kSmallLimit / kLargeStep; j < large_index_.size(); ++j) {
-    large_index_[j] = smallest_holding(j * kLargeStep);
-  }
+  // Size to class: 8-byte steps up to kSmallLimit, kLargeStep above.
+  constexpr auto kNone = static_cast<std::uint8_t>(kNoClass);
+  internal::fill_size_index(sizes, 8, small_index_, kNone);
+  large_index_.resize((largest_ + kLargeStep - 1) / kLargeStep + 1, kNone);
+  internal::fill_size_index(sizes, kLargeStep, large_index_, kNone,
+                            kSmallLimit / kLargeStep);
 }
 
 size_class_resource::~size_class_resource() {
   for (class_spans& list : spans_) {
     while (list.all != nullptr) free_span(list.all);
   }
-  for (const auto& [p, shape] : large_) {
-    upstream_->deallocate(p, shape.first, shape.second);
-  }
+  large_.release(upstream_);
 }
 
 std::size_t size_class_resource::aligned_class(
@@ -193,14 +183,7 @@ void* size_class_resource::allocate_from_class(std::size_t c,
 
 void* size_class_resource::allocate_large(std::size_t bytes,
                                           std::size_t alignment) {
-  void* p = upstream_->allocate(bytes, alignment);
-  try {
-    large_.emplace(p, std::pair(bytes, alignment));
-  } catch (...) {
-    upstream_->deallocate(p, bytes, alignment);
-    throw;
-  }
-  large_bytes_ += bytes;
+  void* p = large_.allocate(upstream_, bytes, alignment);
   held_bytes_ += bytes;
   return p;
 }
@@ -209,10 +192,8 @@ void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
                                           std::size_t alignment) noexcept {
   const std::size_t c = aligned_class(bytes, alignment);
   if (c == kNoClass) {
-    large_.erase(p);
-    large_bytes_ -= bytes;
     held_bytes_ -= bytes;
-    upstream_->deallocate(p, bytes, alignment);
+    large_.deallocate(upstream_, p, bytes, alignment);
     return;
   }
   push_free(p, bytes, c);
@@ -315,7 +296,7 @@ void size_class_resource::unlink_partial(span* s) noexcept {
 }
 
 std::size_t size_class_resource::cached_bytes() const noexcept {
-  return held_bytes_ - large_bytes_ - class_bytes_in_use_;
+  return held_bytes_ - large_.bytes() - class_bytes_in_use_;
 }
 
 reclaim_result size_class_resource::reclaim(
@@ -359,10 +340,10 @@ size_class_resource_stats size_class_resource::stats() const {
     entry.blocks_free = list.count * list.capacity - entry.blocks_in_use;
     result.classes.push_back(entry);
   }
-  result.bytes_in_use = requested_bytes_ + large_bytes_;
+  result.bytes_in_use = requested_bytes_ + large_.bytes();
   result.bytes_held = held_bytes_;
   result.internal_waste = class_bytes_in_use_ - requested_bytes_;
-  result.large_blocks = large_.size();
+  result.large_blocks = large_.count();
   return result;
 }
 

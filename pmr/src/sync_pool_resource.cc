@@ -9,6 +9,7 @@
 
 #include "strata/internal/alignment.h"
 #include "strata/internal/deadline.h"
+#include "strata/internal/size_index.h"
 
 namespace strata {
 namespace {
@@ -52,20 +53,10 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
     bucket_limit_.push_back(static_cast<std::uint32_t>(std::clamp<std::size_t>(
         options_.thread_cache_bytes / 2 / size, 2, kMaxCachedBlocks)));
   }
-  auto smallest_holding = [&](std::size_t bytes) -> std::uint8_t {
-    const auto it =
-        std::lower_bound(bucket_size_.begin(), bucket_size_.end(), bytes);
-    return it == bucket_size_.end()
-               ? static_cast<std::uint8_t>(kNoBucket)
-               : static_cast<std::uint8_t>(it - bucket_size_.begin());
-  };
-  for (std::size_t i = 0; i <= kSmallLimit / 16; ++i) {
-    small_index_[i] = smallest_holding(i * 16);
-  }
+  constexpr auto kNone = static_cast<std::uint8_t>(kNoBucket);
+  internal::fill_size_index(bucket_size_, 16, small_index_, kNone);
   large_index_.resize(options_.largest_pooled / 128 + 1);
-  for (std::size_t j = 0; j < large_index_.size(); ++j) {
-    large_index_[j] = smallest_holding(j * 128);
-  }
+  internal::fill_size_index(bucket_size_, 128, large_index_, kNone);
   depot_.resize(bucket_size_.size());
   id_ = internal::register_slot_owner(this);
 }
@@ -82,9 +73,7 @@ sync_pool_resource::~sync_pool_resource() {
     STRATA_UNPOISON(p, bucket_size_[b]);
     upstream_->deallocate(p, bucket_size_[b], bucket_align_[b]);
   }
-  for (const auto& [p, shape] : large_) {
-    upstream_->deallocate(p, shape.first, shape.second);
-  }
+  large_.release(upstream_);
 }
 
 std::size_t sync_pool_resource::aligned_bucket(
@@ -113,13 +102,7 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
   const std::size_t b = aligned_bucket(bytes, alignment);
   if (b == kNoBucket) {
     std::lock_guard lock(mu_);
-    void* p = upstream_->allocate(bytes, alignment);
-    try {
-      large_.emplace(p, std::pair(bytes, alignment));
-    } catch (...) {
-      upstream_->deallocate(p, bytes, alignment);
-      throw;
-    }
+    void* p = large_.allocate(upstream_, bytes, alignment);
     checked_.on_allocate(p, bytes, alignment);
     return p;
   }
@@ -157,8 +140,7 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
   const std::size_t b = aligned_bucket(bytes, alignment);
   if (b == kNoBucket) {
     std::lock_guard lock(mu_);
-    large_.erase(p);
-    upstream_->deallocate(p, bytes, alignment);
+    large_.deallocate(upstream_, p, bytes, alignment);
     return;
   }
   slot* s = nullptr;

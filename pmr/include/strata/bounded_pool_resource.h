@@ -56,12 +56,12 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
 #include "strata/internal/mpmc_ring.h"
+#include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
 #include "strata/internal/thread_index.h"
 #include "strata/reclaimable.h"
@@ -225,7 +225,7 @@ class bounded_pool_resource final
   // Everything below is guarded by mu_ and used off the fast path.
   alignas(internal::kCacheLine) mutable std::mutex mu_;
   absl::flat_hash_set<void*> blocks_;  // pooled-size blocks from upstream
-  absl::flat_hash_map<void*, std::pair<std::size_t, std::size_t>> unpooled_;
+  internal::passthrough_blocks unpooled_;
   std::size_t peak_blocks_ = 0;
   std::size_t misses_ = 0;
   std::size_t drops_ = 0;

@@ -64,10 +64,10 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
-#include "absl/container/flat_hash_map.h"
 
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
+#include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
 #include "strata/reclaimable.h"
 
@@ -299,8 +299,7 @@ class size_class_resource final
   std::size_t requested_bytes_ = 0;     // asked for, in class blocks
   std::size_t class_bytes_in_use_ = 0;  // class sizes of blocks in use
   std::size_t held_bytes_ = 0;          // spans and large blocks
-  absl::flat_hash_map<void*, std::pair<std::size_t, std::size_t>> large_;
-  std::size_t large_bytes_ = 0;
+  internal::passthrough_blocks large_;
 
   [[no_unique_address]] internal::block_checker checked_{"size_class_resource"};
 };

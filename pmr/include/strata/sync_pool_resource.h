@@ -64,6 +64,7 @@
 
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
+#include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
 #include "strata/internal/thread_slots.h"
 #include "strata/reclaimable.h"
@@ -278,7 +279,7 @@ class sync_pool_resource final
   std::vector<depot_bucket> depot_;
   // Every pooled block from the upstream, with its bucket.
   absl::flat_hash_map<void*, std::uint8_t> blocks_;
-  absl::flat_hash_map<void*, std::pair<std::size_t, std::size_t>> large_;
+  internal::passthrough_blocks large_;
   std::vector<slot*> slots_;
   std::atomic<std::size_t> depot_bytes_{0};
   std::size_t exited_hits_ = 0;

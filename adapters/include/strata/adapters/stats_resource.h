@@ -95,6 +95,9 @@ class stats_resource final : public std::pmr::memory_resource,
   void thread_exiting(void* slot) noexcept override;
 
   counters* thread_counters();
+  // This thread's counters, or the shared ones (with `lock` then holding
+  // mu_) when it has none.
+  counters* counters_for_call(std::unique_lock<std::mutex>& lock) noexcept;
   void report(counters& c) noexcept;
   void add_to(stats_resource_stats& out, const counters& c) const;
 
