@@ -8,7 +8,8 @@
 //                        PoolDestroyedWhileAThreadThatUsedItRuns,
 //                        ManyPoolsAndThreadsComeAndGo
 //   reclaim              ReclaimAgesTheDepotOverTwoCycles,
-//                        ReclaimAsksEachThreadToAgeItsOwnCache
+//                        ReclaimAsksEachThreadToAgeItsOwnCache,
+//                        ReclaimHandsTheCallersOwnCacheToTheDepot
 //   upstream             UpstreamIsOnlyCalledUnderTheLock
 //   stress               StressWithThreadChurn
 //   stats                StatsShowWhatIdleThreadsKeep
@@ -193,20 +194,38 @@ TEST_F(SyncPoolTest, ReclaimAgesTheDepotOverTwoCycles) {
 
 TEST_F(SyncPoolTest, ReclaimAsksEachThreadToAgeItsOwnCache) {
   sync_pool_resource pool({}, &upstream_);
+  const auto reclaim_elsewhere = [&] {
+    std::thread([&] { pool.reclaim({}); }).join();
+  };
   void* a = pool.allocate(64, 8);
   void* b = pool.allocate(64, 8);
   pool.deallocate(a, 64, 8);  // a is in this thread's cache
-  pool.reclaim({});
+  reclaim_elsewhere();
   // The reclaim did not touch the cache; this thread's next call ages it
   // into the depot's victim generation.
   EXPECT_GT(pool.stats().thread_cached_bytes, 0u);
   pool.deallocate(b, 64, 8);
-  pool.reclaim({});
+  reclaim_elsewhere();
   void* c = pool.allocate(64, 8);
   pool.deallocate(c, 64, 8);
-  pool.reclaim({});
-  pool.reclaim({});
+  reclaim_elsewhere();
+  reclaim_elsewhere();
   EXPECT_LE(upstream_.blocks_in_use(), pool.stats().thread_cached_bytes / 64);
+}
+
+TEST_F(SyncPoolTest, ReclaimHandsTheCallersOwnCacheToTheDepot) {
+  sync_pool_resource pool({}, &upstream_);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 10; ++i) blocks.push_back(pool.allocate(64, 8));
+  for (void* p : blocks) pool.deallocate(p, 64, 8);
+  ASSERT_GT(pool.stats().thread_cached_bytes, 0u);
+  // The calling thread owns its cache, so a reclaim it makes need not wait
+  // for its next call: two cycles give everything back.
+  pool.reclaim({});
+  EXPECT_EQ(pool.stats().thread_cached_bytes, 0u);
+  pool.reclaim({});
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
 }
 
 // An upstream that is not thread-safe and says so if two threads enter it.

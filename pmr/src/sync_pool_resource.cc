@@ -336,6 +336,13 @@ reclaim_result sync_pool_resource::reclaim(
     const reclaim_request& request) noexcept {
   const internal::deadline until(request.time_budget);
   reclaim_result result;
+  // The calling thread's own cache need not wait for its next call to age:
+  // this thread owns it, so it can hand it to the depot now. A governor
+  // reclaiming for a refused allocation then reaches the blocks the same
+  // thread just freed.
+  if (auto* own = static_cast<slot*>(internal::peek_thread_slot(id_))) {
+    flush(own, /*to_victim=*/false);
+  }
   {
     std::lock_guard lock(mu_);
     ++reclaim_cycles_;

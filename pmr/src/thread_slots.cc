@@ -36,8 +36,7 @@ struct thread_table {
   thread_table& operator=(const thread_table&) = delete;
   ~thread_table() {
     exiting = true;
-    tls_last_owner = 0;
-    tls_last_slot = nullptr;
+    for (slot_cache_entry& e : tls_slot_cache) e = {};
     slot_registry& r = registry();
     std::lock_guard lock(r.mu);
     for (const auto& [id, slot] : slots) {
@@ -70,10 +69,8 @@ void unregister_slot_owner(std::uint64_t id,
   std::lock_guard lock(r.mu);
   r.owners.erase(id);
   empty_slots();
-  if (tls_last_owner == id) {
-    tls_last_owner = 0;
-    tls_last_slot = nullptr;
-  }
+  slot_cache_entry& e = tls_slot_cache[id % kSlotCacheSize];
+  if (e.owner == id) e = {};
 }
 
 void* find_thread_slot(std::uint64_t id, absl::FunctionRef<void*()> make) {
@@ -94,9 +91,19 @@ void* find_thread_slot(std::uint64_t id, absl::FunctionRef<void*()> make) {
     });
     t.slots.emplace_back(id, slot);
   }
-  tls_last_owner = id;
-  tls_last_slot = slot;
+  tls_slot_cache[id % kSlotCacheSize] = {.owner = id, .slot = slot};
   return slot;
+}
+
+void* peek_thread_slot(std::uint64_t id) noexcept {
+  if (void* s = cached_thread_slot(id)) return s;
+  if (table_gone) return nullptr;
+  thread_table& t = table();
+  if (t.exiting) return nullptr;
+  for (const auto& [owner, s] : t.slots) {
+    if (owner == id) return s;
+  }
+  return nullptr;
 }
 
 }  // namespace strata::internal

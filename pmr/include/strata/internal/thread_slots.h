@@ -4,9 +4,11 @@
 //
 //   - Every owner has a 64-bit id that is never reused, so a thread's entry
 //     for a destroyed owner can never be mistaken for a live one.
-//   - A thread-local table maps owner ids to that thread's slot; the last
-//     slot used is cached in two thread-local words, so the common lookup is
-//     one compare.
+//   - A thread-local table maps owner ids to that thread's slot; a small
+//     direct-mapped cache in front of it (indexed by the low bits of the id,
+//     which are consecutive) keeps the slots used last, so the common lookup
+//     is one compare even when several owners are stacked (a governor over a
+//     pool) and take turns on every call.
 //   - The owner lists its slots. When a thread exits, each of its slots is
 //     handed back to its owner under one global registry lock; an owner's
 //     destruction takes the same lock, so the two never race. Destruction
@@ -15,6 +17,7 @@
 #ifndef STRATA_INTERNAL_THREAD_SLOTS_H_
 #define STRATA_INTERNAL_THREAD_SLOTS_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/base/attributes.h"
@@ -51,15 +54,25 @@ void unregister_slot_owner(std::uint64_t id,
 /// to exit: the caller then works without a slot.
 void* find_thread_slot(std::uint64_t id, absl::FunctionRef<void*()> make);
 
-// The last slot this thread looked up, for the one-compare fast path.
-inline thread_local std::uint64_t tls_last_owner = 0;
-inline thread_local void* tls_last_slot = nullptr;
+/// The calling thread's slot for owner `id` if it has one, else nullptr;
+/// never makes one and never takes the registry lock, so it may be called
+/// with any other lock held.
+void* peek_thread_slot(std::uint64_t id) noexcept;
 
-/// The calling thread's slot for owner `id` if it is the one used last;
-/// nullptr otherwise (then call find_thread_slot). Cost: one thread-local
-/// compare.
+// The slots this thread looked up last, for the one-compare fast path: entry
+// `id % kSlotCacheSize` holds the last slot used of an owner with that id.
+inline constexpr std::size_t kSlotCacheSize = 4;
+struct slot_cache_entry {
+  std::uint64_t owner = 0;
+  void* slot = nullptr;
+};
+inline thread_local slot_cache_entry tls_slot_cache[kSlotCacheSize] = {};
+
+/// The calling thread's slot for owner `id` if it was used recently; nullptr
+/// otherwise (then call find_thread_slot). Cost: one thread-local compare.
 inline void* cached_thread_slot(std::uint64_t id) noexcept {
-  return tls_last_owner == id ? tls_last_slot : nullptr;
+  const slot_cache_entry& e = tls_slot_cache[id % kSlotCacheSize];
+  return e.owner == id ? e.slot : nullptr;
 }
 
 }  // namespace strata::internal

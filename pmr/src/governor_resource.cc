@@ -1,0 +1,720 @@
+#include "strata/governor_resource.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <memory>
+
+#include "strata/internal/alignment.h"
+#include "strata/internal/checked_blocks.h"
+#include "strata/limit_exceeded.h"
+
+namespace strata {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+constexpr std::string_view kName = "governor_resource";
+
+// How deep the calling thread is in upstream calls made by meters. Above
+// zero, the layers between the meter and the top of its stack may hold
+// locks (a pool refilling under its mutex), so a governor called from there
+// must neither reclaim those layers nor wait: it lets the refusal unwind to
+// the top of the stack instead.
+thread_local int tls_meter_depth = 0;
+
+class meter_depth_guard {
+ public:
+  meter_depth_guard() noexcept { ++tls_meter_depth; }
+  meter_depth_guard(const meter_depth_guard&) = delete;
+  meter_depth_guard& operator=(const meter_depth_guard&) = delete;
+  ~meter_depth_guard() { --tls_meter_depth; }
+};
+
+std::size_t saturating_add(std::size_t a, std::size_t b) noexcept {
+  return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+void raise_to(std::atomic<std::size_t>& peak, std::size_t value) noexcept {
+  std::size_t seen = peak.load(std::memory_order_relaxed);
+  while (value > seen &&
+         !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+// A governor's refusal of a footprint charge. It derives from
+// limit_exceeded, so a refusal that escapes a hand-built stack without a
+// governor on top is still the documented error.
+class governor_refusal final : public limit_exceeded {
+ public:
+  governor_refusal(governor_resource* governor, std::size_t requested,
+                   std::size_t in_use, std::size_t limit) noexcept
+      : limit_exceeded(kName, requested, in_use, limit), governor_(governor) {}
+  [[nodiscard]] governor_resource* governor() const noexcept {
+    return governor_;
+  }
+
+ private:
+  governor_resource* governor_;
+};
+
+// One request's progress through the pause policy; records its wait time
+// however it ends.
+struct governor_resource::attempt {
+  explicit attempt(governor_resource* g, std::size_t n) : self(g), bytes(n) {}
+  attempt(const attempt&) = delete;
+  attempt& operator=(const attempt&) = delete;
+  ~attempt() {
+    if (waiting) self->record_wait(clock_type::now() - wait_start);
+  }
+  void refused(const governor_refusal& r) {
+    refuser = r.governor();
+    shortfall = r.in_use() + r.requested() > r.limit()
+                    ? r.in_use() + r.requested() - r.limit()
+                    : r.requested();
+    footprint_at_refusal = r.in_use();
+  }
+
+  governor_resource* self;
+  std::size_t bytes;
+  governor_resource* refuser = nullptr;
+  std::size_t shortfall = 0;
+  std::size_t footprint_at_refusal = 0;
+  bool hit_counted = false;
+  bool waiting = false;
+  clock_type::time_point wait_start;
+  clock_type::time_point wait_until;
+};
+
+// ---------------------------------------------------------------- meter --
+
+governor_meter::~governor_meter() {
+  if constexpr (internal::kChecked) {
+    const std::size_t left = in_use();
+    if (left != 0) {
+      std::fprintf(stderr,
+                   "strata: governor_meter: destroyed with %zu bytes still "
+                   "outstanding\n",
+                   left);
+    }
+  }
+}
+
+void* governor_meter::allocate(std::size_t bytes, std::size_t alignment) {
+  internal::check_alignment("governor_meter", alignment);
+  governor_resource* g = governor_.load(std::memory_order_acquire);
+  if (g != nullptr) {
+    g->charge(bytes, g->calling_thread_is_critical());
+  } else {
+    raise_to(peak_, in_use_.fetch_add(bytes, std::memory_order_relaxed) + bytes);
+  }
+  try {
+    const meter_depth_guard depth;
+    return upstream_->allocate(bytes, alignment);
+  } catch (...) {
+    deallocate_uncharged(bytes);
+    throw;
+  }
+}
+
+void governor_meter::deallocate(void* p, std::size_t bytes,
+                                std::size_t alignment) noexcept {
+  {
+    const meter_depth_guard depth;
+    upstream_->deallocate(p, bytes, alignment);
+  }
+  deallocate_uncharged(bytes);
+}
+
+void governor_meter::deallocate_uncharged(std::size_t bytes) noexcept {
+  // Seq_cst, paired with the waiter's: either the waiter sees the bytes
+  // gone, or this sees the waiter and wakes it.
+  in_use_.fetch_sub(bytes, std::memory_order_seq_cst);
+  governor_resource* g = governor_.load(std::memory_order_acquire);
+  if (g != nullptr && g->has_waiters()) g->wake_waiters();
+}
+
+// -------------------------------------------------------------- governor --
+
+governor_resource::governor_resource(const governor_options& options,
+                                     std::pmr::memory_resource* upstream,
+                                     governor_meter* meter)
+    : options_(options),
+      upstream_(upstream),
+      own_meter_(upstream),
+      meter_(meter != nullptr ? meter : &own_meter_),
+      metered_(meter != nullptr),
+      hard_limit_(options.hard_limit),
+      growth_percent_(options.growth_percent),
+      next_cycle_at_(SIZE_MAX),
+      bucket_time_(clock_type::now()) {
+  if (meter != nullptr) {
+    governor_resource* none = nullptr;
+    if (!meter->governor_.compare_exchange_strong(none, this)) {
+      throw std::invalid_argument(
+          "strata: governor_resource: the meter already has a governor");
+    }
+  }
+  update_cycle_target(0);
+  id_ = internal::register_slot_owner(this);
+  if (options_.background_reclaimer) {
+    background_ = std::thread([this] { background_loop(); });
+  }
+}
+
+governor_resource::~governor_resource() {
+  if (background_.joinable()) {
+    {
+      const std::lock_guard lock(background_mu_);
+      stop_ = true;
+    }
+    background_cv_.notify_all();
+    background_.join();
+  }
+  internal::unregister_slot_owner(id_, [this] {
+    const std::lock_guard lock(slots_mu_);
+    for (slot* s : slots_) {
+      live_.fetch_add(s->pending.load(std::memory_order_relaxed),
+                      std::memory_order_relaxed);
+      delete s;
+    }
+    slots_.clear();
+  });
+  if (metered_) meter_->governor_.store(nullptr, std::memory_order_release);
+  if constexpr (internal::kChecked) {
+    const std::int64_t left = live_.load(std::memory_order_relaxed);
+    if (left != 0) {
+      std::fprintf(stderr,
+                   "strata: governor_resource: destroyed with %lld bytes "
+                   "still outstanding\n",
+                   static_cast<long long>(left));
+    }
+  }
+}
+
+governor_resource::slot* governor_resource::thread_slot() {
+  if (void* s = internal::cached_thread_slot(id_)) return static_cast<slot*>(s);
+  // Under a meter a pool above may hold its lock; making a slot takes the
+  // registry lock, which thread exit takes before pool locks.
+  if (tls_meter_depth > 0) {
+    return static_cast<slot*>(internal::peek_thread_slot(id_));
+  }
+  return static_cast<slot*>(internal::find_thread_slot(id_, [this]() -> void* {
+    auto made = std::make_unique<slot>();
+    set_thresholds(made.get(), live_now());
+    const std::lock_guard lock(slots_mu_);
+    slots_.push_back(made.get());
+    return made.release();
+  }));
+}
+
+void governor_resource::thread_exiting(void* opaque) noexcept {
+  auto* s = static_cast<slot*>(opaque);
+  live_.fetch_add(s->pending.load(std::memory_order_relaxed),
+                  std::memory_order_relaxed);
+  exited_allocations_.fetch_add(s->allocations.load(std::memory_order_relaxed),
+                                std::memory_order_relaxed);
+  exited_deallocations_.fetch_add(
+      s->deallocations.load(std::memory_order_relaxed),
+      std::memory_order_relaxed);
+  {
+    const std::lock_guard lock(slots_mu_);
+    std::erase(slots_, s);
+  }
+  delete s;
+}
+
+std::size_t governor_resource::live_now() const noexcept {
+  return static_cast<std::size_t>(
+      std::max<std::int64_t>(0, live_.load(std::memory_order_relaxed)));
+}
+
+// ------------------------------------------------------------ allocation --
+
+void* governor_resource::allocate_slow(std::size_t bytes,
+                                       std::size_t alignment) {
+  internal::check_alignment(kName, alignment);
+  slot* s = thread_slot();
+  attempt a(this, bytes);
+  return allocate_retrying(s, bytes, alignment, a);
+}
+
+void* governor_resource::allocate_after_throw(slot* s, std::size_t bytes,
+                                              std::size_t alignment) {
+  // Undo what the fast path counted.
+  s->pending.store(s->pending.load(std::memory_order_relaxed) -
+                       static_cast<std::int64_t>(bytes),
+                   std::memory_order_relaxed);
+  s->allocations.store(s->allocations.load(std::memory_order_relaxed) - 1,
+                       std::memory_order_relaxed);
+  attempt a(this, bytes);
+  try {
+    throw;
+  } catch (const governor_refusal& refusal) {
+    a.refused(refusal);
+    handle_refusal(a);
+  }
+  return allocate_retrying(s, bytes, alignment, a);
+}
+
+void* governor_resource::allocate_retrying(slot* s, std::size_t bytes,
+                                           std::size_t alignment, attempt& a) {
+  for (;;) {
+    try {
+      return allocate_counted(s, bytes, alignment);
+    } catch (const governor_refusal& refusal) {
+      a.refused(refusal);
+      handle_refusal(a);
+    }
+  }
+}
+
+void* governor_resource::allocate_counted(slot* s, std::size_t bytes,
+                                          std::size_t alignment) {
+  if (!metered_) charge(bytes, s != nullptr && s->critical_depth > 0);
+  void* p = nullptr;
+  try {
+    p = upstream_->allocate(bytes, alignment);
+  } catch (...) {
+    if (!metered_) own_meter_.deallocate_uncharged(bytes);
+    throw;
+  }
+  if (s != nullptr) {
+    s->allocations.store(s->allocations.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
+    flush(s, static_cast<std::int64_t>(bytes));
+  } else {
+    exited_allocations_.fetch_add(1, std::memory_order_relaxed);
+    const std::int64_t live =
+        live_.fetch_add(static_cast<std::int64_t>(bytes),
+                        std::memory_order_relaxed) +
+        static_cast<std::int64_t>(bytes);
+    raise_to(peak_live_, static_cast<std::size_t>(std::max<std::int64_t>(0, live)));
+  }
+  return p;
+}
+
+void governor_resource::deallocate_slow(void* p, std::size_t bytes,
+                                        std::size_t alignment) noexcept {
+  slot* s = nullptr;
+  try {
+    s = thread_slot();
+  } catch (...) {  // no memory for a slot: count it in the shared total
+  }
+  upstream_->deallocate(p, bytes, alignment);
+  if (!metered_) own_meter_.deallocate_uncharged(bytes);
+  if (s != nullptr) {
+    s->deallocations.store(s->deallocations.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
+    flush(s, -static_cast<std::int64_t>(bytes));
+  } else {
+    exited_deallocations_.fetch_add(1, std::memory_order_relaxed);
+    live_.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+    if (has_waiters()) wake_waiters();
+  }
+}
+
+void governor_resource::flush(slot* s, std::int64_t delta) noexcept {
+  const std::int64_t moved = s->pending.load(std::memory_order_relaxed) + delta;
+  s->pending.store(0, std::memory_order_relaxed);
+  const std::int64_t live =
+      live_.fetch_add(moved, std::memory_order_relaxed) + moved;
+  const auto live_bytes =
+      static_cast<std::size_t>(std::max<std::int64_t>(0, live));
+  raise_to(peak_live_, live_bytes);
+  if (moved < 0) {
+    // Frees can make room for a waiter (directly, or by filling caches it
+    // can reclaim).
+    if (has_waiters()) wake_waiters();
+  } else if (live_bytes >= next_cycle_at_.load(std::memory_order_relaxed)) {
+    run_growth_cycle(s);
+  }
+  set_thresholds(s, live_bytes);  // after a cycle, against the new target
+}
+
+void governor_resource::set_thresholds(slot* s,
+                                       std::size_t live) const noexcept {
+  if (!metered_) {
+    // Every call charges the footprint, so every call takes the slow path.
+    s->flush_above = -1;
+    s->flush_below = 1;
+    return;
+  }
+  const auto batch = static_cast<std::int64_t>(options_.count_batch);
+  std::int64_t above = batch;
+  const std::size_t target = next_cycle_at_.load(std::memory_order_relaxed);
+  if (target != SIZE_MAX && live < target) {
+    // Near the growth target, batches shrink so the crossing is seen within
+    // a few allocations.
+    above = std::min<std::int64_t>(
+        batch, static_cast<std::int64_t>(std::min<std::size_t>(
+                   (target - live) / 4, INT64_MAX)));
+  }
+  s->flush_above = above;
+  s->flush_below = -batch;
+}
+
+// --------------------------------------------------------- the footprint --
+
+bool governor_resource::calling_thread_is_critical() const noexcept {
+  const auto* s = static_cast<const slot*>(internal::peek_thread_slot(id_));
+  return s != nullptr && s->critical_depth > 0;
+}
+
+void governor_resource::charge(std::size_t bytes, bool critical) {
+  std::size_t limit = hard_limit_.load(std::memory_order_relaxed);
+  if (critical) limit = saturating_add(limit, options_.critical_reserve);
+  std::atomic<std::size_t>& in_use = meter_->in_use_;
+  std::size_t now = in_use.load(std::memory_order_acquire);
+  do {
+    if (bytes > limit || now > limit - bytes) {
+      throw governor_refusal(this, bytes, now, limit);
+    }
+  } while (!in_use.compare_exchange_weak(now, now + bytes,
+                                         std::memory_order_acq_rel,
+                                         std::memory_order_acquire));
+  raise_to(meter_->peak_, now + bytes);
+  if (options_.background_reclaimer &&
+      static_cast<double>(now + bytes) >
+          static_cast<double>(hard_limit_.load(std::memory_order_relaxed)) *
+              options_.soft_mark) {
+    kick_background();
+  }
+}
+
+void governor_resource::wake_waiters() noexcept {
+  {
+    const std::lock_guard lock(wait_mu_);
+    ++change_;
+  }
+  wait_cv_.notify_all();
+}
+
+void governor_resource::record_wait(std::chrono::nanoseconds waited) noexcept {
+  const std::lock_guard lock(wait_mu_);
+  ++waits_;
+  wait_time_ += waited;
+}
+
+// ------------------------------------------------------ the pause policy --
+
+void governor_resource::handle_refusal(attempt& a) {
+  if (!a.hit_counted) {
+    a.hit_counted = true;
+    limit_hits_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Inside a meter's upstream call: let the refusal unwind to the top of
+  // the stack above, outside that stack's locks.
+  if (tls_meter_depth > 0) throw;
+  const bool critical = calling_thread_is_critical();
+  if (!critical && options_.policy != pause_policy::fail) {
+    bool freed = reclaim_for(a.shortfall);
+    if (a.refuser != this && a.refuser != nullptr) {
+      freed = a.refuser->reclaim_for(a.shortfall) || freed;
+    }
+    if (freed) return;  // retry
+    if (options_.policy == pause_policy::wait) {
+      const auto now = clock_type::now();
+      if (!a.waiting) {
+        a.waiting = true;
+        a.wait_start = now;
+        a.wait_until =
+            now + std::chrono::duration_cast<clock_type::duration>(
+                      std::min(options_.max_wait,
+                               std::chrono::nanoseconds(std::chrono::hours(24))));
+      }
+      if (now < a.wait_until &&
+          a.refuser->wait_for_change(a.footprint_at_refusal, a.wait_until)) {
+        return;  // retry
+      }
+    }
+  }
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  governor_resource* g = a.refuser != nullptr ? a.refuser : this;
+  throw limit_exceeded(kName, a.bytes, g->footprint(), g->hard_limit());
+}
+
+bool governor_resource::wait_for_change(std::size_t footprint_seen,
+                                        clock_type::time_point until) {
+  std::unique_lock lock(wait_mu_);
+  waiters_.fetch_add(1, std::memory_order_seq_cst);
+  const std::uint64_t seen = change_;
+  bool changed = footprint() < footprint_seen;
+  if (!changed) {
+    changed = wait_cv_.wait_until(lock, until, [&] { return change_ != seen; });
+  }
+  waiters_.fetch_sub(1, std::memory_order_relaxed);
+  return changed;
+}
+
+bool governor_resource::reclaim_for(std::size_t shortfall) {
+  std::unique_lock lock(reclaim_mu_);
+  if (caches_.empty()) return false;
+  // After a step that freed too little, try again only once the caches hold
+  // enough more to make a difference: never spin in reclaim.
+  if (futile_ &&
+      all_cached_locked() < saturating_add(futile_cached_, shortfall)) {
+    return false;
+  }
+  const auto start = clock_type::now();
+  if (!reclaim_allowed(start)) return false;
+  const reclaim_result r = step_locked(shortfall);
+  const auto pause = clock_type::now() - start;
+  bucket_level_ += pause;
+  record_pause(pause);
+  futile_ = r.bytes_freed < shortfall;
+  if (futile_) futile_cached_ = all_cached_locked();
+  return r.bytes_freed > 0;
+}
+
+bool governor_resource::reclaim_allowed(clock_type::time_point now) {
+  const auto elapsed = now - bucket_time_;
+  bucket_time_ = now;
+  const auto drained = std::chrono::nanoseconds(static_cast<std::int64_t>(
+      static_cast<double>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed)
+              .count()) *
+      options_.reclaim_share));
+  bucket_level_ =
+      std::max(std::chrono::nanoseconds(0), bucket_level_ - drained);
+  return bucket_level_ < options_.reclaim_burst;
+}
+
+reclaim_result governor_resource::step_locked(std::size_t bytes) {
+  reclaim_result total;
+  const auto end = clock_type::now() +
+                   std::chrono::duration_cast<clock_type::duration>(
+                       std::min(options_.max_pause,
+                                std::chrono::nanoseconds(std::chrono::hours(1))));
+  const std::size_t n = caches_.size();
+  for (std::size_t visited = 0; visited < n && total.bytes_freed < bytes;) {
+    if (cursor_ >= n) cursor_ = 0;
+    reclaimable* cache = caches_[cursor_].cache;
+    bool done_with_cache = false;
+    // A cache may need two calls to give up what it holds (a pool that
+    // ages its blocks over two cycles).
+    for (int call = 0; call < 2 && total.bytes_freed < bytes; ++call) {
+      const auto now = clock_type::now();
+      if (now >= end) break;
+      const reclaim_result r =
+          cache->reclaim({.bytes = bytes - total.bytes_freed,
+                          .time_budget = end - now});
+      total.bytes_freed += r.bytes_freed;
+      done_with_cache = !r.more_remains || call == 1;
+      if (done_with_cache) break;
+    }
+    if (!done_with_cache) {
+      total.more_remains = true;
+      break;  // out of time or bytes: carry on with this cache next step
+    }
+    ++visited;
+    if (++cursor_ == n) {
+      // A whole pass over the caches: one cycle.
+      cursor_ = 0;
+      ++cycles_;
+      update_cycle_target(live_now());
+    }
+  }
+  bytes_reclaimed_ += total.bytes_freed;
+  return total;
+}
+
+std::size_t governor_resource::all_cached_locked() const {
+  std::size_t bytes = 0;
+  for (const registered& r : caches_) bytes += r.cache->cached_bytes();
+  return bytes;
+}
+
+void governor_resource::record_pause(std::chrono::nanoseconds pause) noexcept {
+  ++pauses_.count;
+  pauses_.total += pause;
+  pauses_.longest = std::max(pauses_.longest, pause);
+  std::size_t bucket = 0;
+  while (bucket < pause_stats::kBounds.size() &&
+         pause >= pause_stats::kBounds[bucket]) {
+    ++bucket;
+  }
+  ++pauses_.histogram[bucket];
+}
+
+// ------------------------------------------------------ growth and cycles --
+
+void governor_resource::update_cycle_target(std::size_t live) noexcept {
+  live_after_cycle_.store(live, std::memory_order_relaxed);
+  const int percent = growth_percent_.load(std::memory_order_relaxed);
+  std::size_t target = SIZE_MAX;
+  if (percent >= 0) {
+    const double grown = static_cast<double>(live) *
+                         (1.0 + static_cast<double>(percent) / 100.0);
+    target = grown >= static_cast<double>(SIZE_MAX)
+                 ? SIZE_MAX
+                 : std::max(options_.growth_floor,
+                            static_cast<std::size_t>(grown));
+  }
+  next_cycle_at_.store(target, std::memory_order_relaxed);
+}
+
+void governor_resource::run_growth_cycle(slot* s) noexcept {
+  if (tls_meter_depth > 0 || (s != nullptr && s->critical_depth > 0)) return;
+  if (options_.background_reclaimer) {
+    kick_background();
+    return;
+  }
+  const std::unique_lock lock(reclaim_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // another thread is reclaiming already
+  if (live_now() < next_cycle_at_.load(std::memory_order_relaxed)) return;
+  const auto start = clock_type::now();
+  if (caches_.empty()) {
+    ++cycles_;
+    update_cycle_target(live_now());
+    return;
+  }
+  if (!reclaim_allowed(start)) return;
+  step_locked(SIZE_MAX);
+  const auto pause = clock_type::now() - start;
+  bucket_level_ += pause;
+  record_pause(pause);
+}
+
+// ----------------------------------------------------- the background loop --
+
+void governor_resource::kick_background() noexcept {
+  if (kicked_.load(std::memory_order_relaxed)) return;
+  {
+    const std::lock_guard lock(background_mu_);
+    kicked_.store(true, std::memory_order_relaxed);
+  }
+  background_cv_.notify_one();
+}
+
+void governor_resource::background_loop() {
+  std::unique_lock lock(background_mu_);
+  while (!stop_) {
+    // The timeout re-checks the footprint now and then, in case it passed
+    // the soft mark through a path that does not kick (a lowered limit).
+    background_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] {
+      return stop_ || kicked_.load(std::memory_order_relaxed);
+    });
+    if (stop_) break;
+    kicked_.store(false, std::memory_order_relaxed);
+    lock.unlock();
+    trim_in_background();
+    lock.lock();
+  }
+}
+
+void governor_resource::trim_in_background() {
+  for (;;) {
+    const auto soft = static_cast<std::size_t>(
+        static_cast<double>(hard_limit()) * options_.soft_mark);
+    const std::size_t now = footprint();
+    const bool over = now > soft;
+    const bool cycle_due =
+        live_now() >= next_cycle_at_.load(std::memory_order_relaxed);
+    if (!over && !cycle_due) return;
+    const std::lock_guard lock(reclaim_mu_);
+    const auto start = clock_type::now();
+    if (caches_.empty() || !reclaim_allowed(start)) return;
+    const reclaim_result r = step_locked(over ? now - soft : SIZE_MAX);
+    bucket_level_ += clock_type::now() - start;
+    ++background_steps_;
+    // A cycle that was due ends with its pass; a step that freed nothing
+    // means the caches hold nothing more to give now.
+    if (r.bytes_freed == 0 || !over) return;
+  }
+}
+
+// ------------------------------------------------------------ the rest --
+
+governor_resource::critical_guard::critical_guard(governor_resource* governor)
+    : slot_(governor->thread_slot()) {
+  if (slot_ != nullptr) ++static_cast<slot*>(slot_)->critical_depth;
+}
+
+governor_resource::critical_guard::~critical_guard() {
+  if (slot_ != nullptr) --static_cast<slot*>(slot_)->critical_depth;
+}
+
+void governor_resource::add_reclaimable(reclaimable& cache,
+                                        cache_placement placement) {
+  const std::lock_guard lock(reclaim_mu_);
+  caches_.push_back({&cache, placement});
+}
+
+void governor_resource::remove_reclaimable(reclaimable& cache) noexcept {
+  const std::lock_guard lock(reclaim_mu_);
+  std::erase_if(caches_, [&](const registered& r) { return r.cache == &cache; });
+  cursor_ = 0;
+}
+
+reclaim_result governor_resource::reclaim_step(std::size_t bytes) {
+  const std::lock_guard lock(reclaim_mu_);
+  const auto start = clock_type::now();
+  if (!reclaim_allowed(start)) return {.bytes_freed = 0, .more_remains = true};
+  const reclaim_result r = step_locked(bytes);
+  bucket_level_ += clock_type::now() - start;
+  return r;
+}
+
+void governor_resource::set_hard_limit(std::size_t bytes) noexcept {
+  hard_limit_.store(bytes, std::memory_order_relaxed);
+  wake_waiters();
+  if (options_.background_reclaimer) kick_background();
+}
+
+void governor_resource::set_growth_percent(int percent) noexcept {
+  growth_percent_.store(percent, std::memory_order_relaxed);
+  update_cycle_target(live_after_cycle_.load(std::memory_order_relaxed));
+}
+
+std::size_t governor_resource::cached_bytes() const {
+  const std::lock_guard lock(reclaim_mu_);
+  std::size_t bytes = 0;
+  for (const registered& r : caches_) {
+    if (r.placement == cache_placement::inside) {
+      bytes += r.cache->cached_bytes();
+    }
+  }
+  return bytes;
+}
+
+governor_stats governor_resource::stats() const {
+  governor_stats out;
+  {
+    const std::lock_guard lock(slots_mu_);
+    std::int64_t live = live_.load(std::memory_order_relaxed);
+    out.allocations = exited_allocations_.load(std::memory_order_relaxed);
+    out.deallocations = exited_deallocations_.load(std::memory_order_relaxed);
+    for (const slot* s : slots_) {
+      live += s->pending.load(std::memory_order_relaxed);
+      out.allocations += s->allocations.load(std::memory_order_relaxed);
+      out.deallocations += s->deallocations.load(std::memory_order_relaxed);
+    }
+    out.live_bytes = static_cast<std::size_t>(std::max<std::int64_t>(0, live));
+  }
+  out.peak_live_bytes =
+      std::max(out.live_bytes, peak_live_.load(std::memory_order_relaxed));
+  out.footprint_bytes = footprint();
+  out.peak_footprint_bytes = meter_->peak();
+  out.cached_bytes = cached_bytes();
+  out.hard_limit = hard_limit();
+  out.limit_hits = limit_hits_.load(std::memory_order_relaxed);
+  out.failures = failures_.load(std::memory_order_relaxed);
+  {
+    const std::lock_guard lock(reclaim_mu_);
+    out.reclaim_cycles = cycles_;
+    out.bytes_reclaimed = bytes_reclaimed_;
+    out.background_steps = background_steps_;
+    out.pauses = pauses_;
+  }
+  {
+    const std::lock_guard lock(wait_mu_);
+    out.waits = waits_;
+    out.wait_time = wait_time_;
+  }
+  return out;
+}
+
+}  // namespace strata
