@@ -40,6 +40,22 @@ std::unique_ptr<bench_instance> over_counting_upstream() {
   return instance;
 }
 
+}  // namespace
+
+std::unique_ptr<bench_instance> governed_sync_pool(
+    const governor_options& options) {
+  auto instance = std::make_unique<bench_instance>();
+  instance->stack = std::make_unique<resource_stack>(
+      resource_stack::builder(&instance->upstream)
+          .sync_pool()
+          .governor(options)
+          .build());
+  instance->resource = instance->stack->top();
+  return instance;
+}
+
+namespace {
+
 // The "stack buffer" of the buffered variants: 64 KiB the instance owns.
 constexpr std::size_t kUserBuffer = 64 << 10;
 
@@ -156,6 +172,12 @@ const std::vector<resource_entry>& resources() {
                    instance->resource = instance->owned.get();
                    return instance;
                  }});
+    // The governor over the sync pool, as resource_stack builds it (its
+    // meter beneath the pool): what a budget costs on the fast paths.
+    v.push_back({.name = "governor(sync_pool)",
+                 .peer = "sync_pool",
+                 .thread_safe = true,
+                 .make = [] { return governed_sync_pool({}); }});
     // Adapters on hot paths: what counting costs over the heap, and a
     // mutex around the slab allocator as the simplest shared resource.
     v.push_back({.name = "stats(new_delete)",

@@ -18,6 +18,8 @@
 
 #include "benchmark/benchmark.h"
 
+#include "strata/resource_stack.h"
+
 namespace strata::bench {
 
 /// An upstream that counts the bytes it holds, so a workload can report the
@@ -47,6 +49,9 @@ class counting_resource final : public std::pmr::memory_resource {
 /// One resource under test, built over a counting upstream.
 struct bench_instance {
   counting_resource upstream;
+  /// A whole stack, for the entries built as one (destroyed before the
+  /// upstream beneath it).
+  std::unique_ptr<resource_stack> stack;
   /// A buffer the resource starts from, for the variants that have one.
   std::unique_ptr<std::byte[]> buffer;
   std::unique_ptr<std::pmr::memory_resource> owned;
@@ -84,6 +89,11 @@ struct resource_entry {
   /// Builds a fresh instance.
   std::function<std::unique_ptr<bench_instance>()> make{};
 };
+
+/// A governor_resource over a sync_pool_resource over the instance's
+/// upstream, built by resource_stack.
+std::unique_ptr<bench_instance> governed_sync_pool(
+    const governor_options& options);
 
 /// Every resource the benchmarks run over, peers first.
 const std::vector<resource_entry>& resources();

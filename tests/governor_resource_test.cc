@@ -8,7 +8,9 @@
 //   hard limit    FootprintNeverPassesHardLimitUnderTwoThreads,
 //                 FailPolicyThrowsAtOnce, ReclaimPolicyReclaimsThenRetries,
 //                 LoweredLimitRefusesUntilFreed
-//   growth        GrowthPercentStartsACycleAtTheTarget, NegativeGrowthNever
+//   growth        GrowthPercentStartsACycleAtTheTarget,
+//                 GrowthOverAPoolIsCheckedWhenItsCacheRunsDry,
+//                 NegativeGrowthNeverStartsACycle
 //   wait          WaitProceedsWhenAnotherThreadFrees, WaitFailsAfterMaxWait
 //   critical      CriticalSectionNeverPausesUsesReserveThenFails
 //   no spiral     FutileReclaimIsNotRepeated, ReclaimTimeIsCappedByTheBucket
@@ -114,9 +116,12 @@ TEST_F(GovernorTest, MeterChargesWhatEntersTheStack) {
     for (int i = 0; i < 100; ++i) blocks.push_back(g.allocate(64));
     EXPECT_EQ(g.footprint(), upstream_.bytes_in_use());
     EXPECT_GE(g.footprint(), 6400u);
+    EXPECT_EQ(g.stats().live_bytes, 6400u) << "64 B is a block size";
     for (void* p : blocks) g.deallocate(p, 64);
     const governor_stats s = g.stats();
     EXPECT_EQ(s.live_bytes, 0u);
+    EXPECT_EQ(s.allocations, 100u) << "the pool's counts";
+    EXPECT_EQ(s.deallocations, 100u);
     EXPECT_EQ(s.cached_bytes, pool.cached_bytes());
     EXPECT_EQ(s.footprint_bytes, upstream_.bytes_in_use());
     EXPECT_THROW(governor_resource({}, &pool, &meter), std::invalid_argument)
@@ -262,6 +267,28 @@ TEST_F(GovernorTest, GrowthPercentStartsACycleAtTheTarget) {
   EXPECT_EQ(cache.calls.load(), 2) << "1500 live bytes reach the target";
   for (void* p : blocks) g.deallocate(p, 100);
   g.remove_reclaimable(cache);
+}
+
+TEST_F(GovernorTest, GrowthOverAPoolIsCheckedWhenItsCacheRunsDry) {
+  // Over a pool the governor counts nothing on the fast path: the target
+  // is checked when the pool's cache runs dry, so a cycle starts within a
+  // magazine (here 128 blocks of 1 KiB) of the crossing.
+  governor_meter meter(&upstream_);
+  {
+    sync_pool_resource pool({}, &meter);
+    governor_resource g({.growth_percent = 50, .growth_floor = 64 << 10}, &pool,
+                        &meter);
+    recording_cache cache;
+    g.add_reclaimable(pool);  // its cache is not live
+    g.add_reclaimable(cache, cache_placement::outside);
+    std::vector<void*> blocks;
+    blocks.push_back(g.allocate(1024));
+    EXPECT_EQ(cache.calls.load(), 0);
+    for (int i = 1; i < 64 + 128; ++i) blocks.push_back(g.allocate(1024));
+    EXPECT_EQ(cache.calls.load(), 1) << "192 KiB live, target 64 KiB";
+    EXPECT_EQ(g.stats().reclaim_cycles, 1u);
+    for (void* p : blocks) g.deallocate(p, 1024);
+  }
 }
 
 TEST_F(GovernorTest, NegativeGrowthNeverStartsACycle) {

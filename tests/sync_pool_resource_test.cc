@@ -215,15 +215,23 @@ TEST_F(SyncPoolTest, ReclaimAsksEachThreadToAgeItsOwnCache) {
 
 TEST_F(SyncPoolTest, ReclaimHandsTheCallersOwnCacheToTheDepot) {
   sync_pool_resource pool({}, &upstream_);
-  std::vector<void*> blocks;
-  for (int i = 0; i < 10; ++i) blocks.push_back(pool.allocate(64, 8));
-  for (void* p : blocks) pool.deallocate(p, 64, 8);
+  std::vector<void*> small;
+  std::vector<void*> large;
+  for (int i = 0; i < 10; ++i) small.push_back(pool.allocate(64, 8));
+  for (int i = 0; i < 10; ++i) large.push_back(pool.allocate(1024, 8));
+  for (void* p : small) pool.deallocate(p, 64, 8);
+  for (void* p : large) pool.deallocate(p, 1024, 8);
   ASSERT_GT(pool.stats().thread_cached_bytes, 0u);
   // The calling thread owns its cache, so a reclaim it makes need not wait
-  // for its next call: two cycles give everything back.
-  pool.reclaim({});
+  // for its next call. A small request is met from it, a magazine at a
+  // time...
+  const std::size_t held = upstream_.bytes_in_use();
+  EXPECT_GE(pool.reclaim({.bytes = 64}).bytes_freed, 64u);
   EXPECT_EQ(pool.stats().thread_cached_bytes, 0u);
-  pool.reclaim({});
+  EXPECT_GT(upstream_.bytes_in_use(), 0u) << "the other bucket's magazine";
+  EXPECT_LT(upstream_.bytes_in_use(), held);
+  // ...and a request for everything gives the rest back in the same call.
+  EXPECT_GT(pool.reclaim({}).bytes_freed, 0u);
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
   EXPECT_EQ(pool.cached_bytes(), 0u);
 }

@@ -71,6 +71,11 @@ struct governor_resource::attempt {
   }
   void refused(const governor_refusal& r) {
     refuser = r.governor();
+    // Reclaim a little more than the request needs (1/16 of the limit), so
+    // the next allocations do not find the limit in the way at once.
+    // Reclaim just what the charge needs: padding the request (to keep the
+    // limit out of the way for longer) measured worse, since each step then
+    // frees more than the pool soon takes back, and the bucket caps it.
     shortfall = r.in_use() + r.requested() > r.limit()
                     ? r.in_use() + r.requested() - r.limit()
                     : r.requested();
@@ -80,7 +85,7 @@ struct governor_resource::attempt {
   governor_resource* self;
   std::size_t bytes;
   governor_resource* refuser = nullptr;
-  std::size_t shortfall = 0;
+  std::size_t shortfall = 0;  // bytes the refused charge needed
   std::size_t footprint_at_refusal = 0;
   bool hit_counted = false;
   bool waiting = false;
@@ -143,6 +148,8 @@ governor_resource::governor_resource(const governor_options& options,
                                      governor_meter* meter)
     : options_(options),
       upstream_(upstream),
+      pool_(meter != nullptr ? dynamic_cast<sync_pool_resource*>(upstream)
+                             : nullptr),
       own_meter_(upstream),
       meter_(meter != nullptr ? meter : &own_meter_),
       metered_(meter != nullptr),
@@ -203,7 +210,7 @@ governor_resource::slot* governor_resource::thread_slot() {
   }
   return static_cast<slot*>(internal::find_thread_slot(id_, [this]() -> void* {
     auto made = std::make_unique<slot>();
-    set_thresholds(made.get(), live_now());
+    set_thresholds(made.get(), counted_live());
     const std::lock_guard lock(slots_mu_);
     slots_.push_back(made.get());
     return made.release();
@@ -226,9 +233,22 @@ void governor_resource::thread_exiting(void* opaque) noexcept {
   delete s;
 }
 
-std::size_t governor_resource::live_now() const noexcept {
+std::size_t governor_resource::counted_live() const noexcept {
   return static_cast<std::size_t>(
       std::max<std::int64_t>(0, live_.load(std::memory_order_relaxed)));
+}
+
+std::size_t governor_resource::live_locked() const {
+  if (pool_ == nullptr) return counted_live();
+  const std::size_t footprint_now = footprint();
+  const std::size_t cached = inside_cached_locked();
+  return footprint_now > cached ? footprint_now - cached : 0;
+}
+
+std::size_t governor_resource::live_now() const {
+  if (pool_ == nullptr) return counted_live();
+  const std::lock_guard lock(reclaim_mu_);
+  return live_locked();
 }
 
 // ------------------------------------------------------------ allocation --
@@ -236,27 +256,39 @@ std::size_t governor_resource::live_now() const noexcept {
 void* governor_resource::allocate_slow(std::size_t bytes,
                                        std::size_t alignment) {
   internal::check_alignment(kName, alignment);
+  if (pool_ != nullptr) {
+    attempt a(this, bytes);
+    for (;;) {
+      try {
+        void* p = pool_->allocate_slow(bytes, alignment);
+        after_pool_miss();
+        return p;
+      } catch (const governor_refusal& refusal) {
+        a.refused(refusal);
+        handle_refusal(a);
+      }
+    }
+  }
   slot* s = thread_slot();
   attempt a(this, bytes);
   return allocate_retrying(s, bytes, alignment, a);
 }
 
-void* governor_resource::allocate_after_throw(slot* s, std::size_t bytes,
-                                              std::size_t alignment) {
-  // Undo what the fast path counted.
-  s->pending.store(s->pending.load(std::memory_order_relaxed) -
-                       static_cast<std::int64_t>(bytes),
-                   std::memory_order_relaxed);
-  s->allocations.store(s->allocations.load(std::memory_order_relaxed) - 1,
-                       std::memory_order_relaxed);
-  attempt a(this, bytes);
+void* governor_resource::allocate_counted_here(slot* s, std::int64_t pending,
+                                               std::size_t bytes,
+                                               std::size_t alignment) {
+  void* p = nullptr;
   try {
-    throw;
+    p = upstream_->allocate(bytes, alignment);
   } catch (const governor_refusal& refusal) {
+    attempt a(this, bytes);
     a.refused(refusal);
     handle_refusal(a);
+    return allocate_retrying(s, bytes, alignment, a);
   }
-  return allocate_retrying(s, bytes, alignment, a);
+  s->pending.store(pending, std::memory_order_relaxed);
+  bump(s->allocations);
+  return p;
 }
 
 void* governor_resource::allocate_retrying(slot* s, std::size_t bytes,
@@ -282,8 +314,7 @@ void* governor_resource::allocate_counted(slot* s, std::size_t bytes,
     throw;
   }
   if (s != nullptr) {
-    s->allocations.store(s->allocations.load(std::memory_order_relaxed) + 1,
-                         std::memory_order_relaxed);
+    bump(s->allocations);
     flush(s, static_cast<std::int64_t>(bytes));
   } else {
     exited_allocations_.fetch_add(1, std::memory_order_relaxed);
@@ -296,8 +327,33 @@ void* governor_resource::allocate_counted(slot* s, std::size_t bytes,
   return p;
 }
 
+void governor_resource::after_pool_miss() noexcept {
+  // The pool's cache ran dry, so live bytes may have grown: the one place,
+  // over a pool, where the growth target is checked.
+  if (next_cycle_at_.load(std::memory_order_relaxed) == SIZE_MAX ||
+      tls_meter_depth > 0) {
+    return;
+  }
+  std::size_t live = 0;
+  try {
+    live = live_now();
+  } catch (...) {  // a mutex that cannot be locked: no cycle this time
+    return;
+  }
+  raise_to(peak_live_, live);
+  if (live >= next_cycle_at_.load(std::memory_order_relaxed)) {
+    run_growth_cycle(static_cast<slot*>(internal::peek_thread_slot(id_)));
+  }
+}
+
 void governor_resource::deallocate_slow(void* p, std::size_t bytes,
                                         std::size_t alignment) noexcept {
+  if (pool_ != nullptr) {
+    // Checked already by the pool's deallocate_cached.
+    pool_->deallocate_slow(p, bytes, alignment);
+    if (has_waiters()) wake_waiters();
+    return;
+  }
   slot* s = nullptr;
   try {
     s = thread_slot();
@@ -306,8 +362,7 @@ void governor_resource::deallocate_slow(void* p, std::size_t bytes,
   upstream_->deallocate(p, bytes, alignment);
   if (!metered_) own_meter_.deallocate_uncharged(bytes);
   if (s != nullptr) {
-    s->deallocations.store(s->deallocations.load(std::memory_order_relaxed) + 1,
-                           std::memory_order_relaxed);
+    bump(s->deallocations);
     flush(s, -static_cast<std::int64_t>(bytes));
   } else {
     exited_deallocations_.fetch_add(1, std::memory_order_relaxed);
@@ -449,22 +504,22 @@ bool governor_resource::wait_for_change(std::size_t footprint_seen,
   return changed;
 }
 
-bool governor_resource::reclaim_for(std::size_t shortfall) {
+bool governor_resource::reclaim_for(std::size_t needed) {
   std::unique_lock lock(reclaim_mu_);
   if (caches_.empty()) return false;
-  // After a step that freed too little, try again only once the caches hold
-  // enough more to make a difference: never spin in reclaim.
+  // After a step that freed less than its request needed, try again only
+  // once the caches hold that much more: never spin in reclaim.
   if (futile_ &&
-      all_cached_locked() < saturating_add(futile_cached_, shortfall)) {
+      all_cached_locked() < saturating_add(futile_cached_, needed)) {
     return false;
   }
   const auto start = clock_type::now();
   if (!reclaim_allowed(start)) return false;
-  const reclaim_result r = step_locked(shortfall);
+  const reclaim_result r = step_locked(needed);
   const auto pause = clock_type::now() - start;
   bucket_level_ += pause;
   record_pause(pause);
-  futile_ = r.bytes_freed < shortfall;
+  futile_ = r.bytes_freed < needed;
   if (futile_) futile_cached_ = all_cached_locked();
   return r.bytes_freed > 0;
 }
@@ -514,7 +569,7 @@ reclaim_result governor_resource::step_locked(std::size_t bytes) {
       // A whole pass over the caches: one cycle.
       cursor_ = 0;
       ++cycles_;
-      update_cycle_target(live_now());
+      update_cycle_target(live_locked());
     }
   }
   bytes_reclaimed_ += total.bytes_freed;
@@ -564,11 +619,11 @@ void governor_resource::run_growth_cycle(slot* s) noexcept {
   }
   const std::unique_lock lock(reclaim_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is reclaiming already
-  if (live_now() < next_cycle_at_.load(std::memory_order_relaxed)) return;
+  if (live_locked() < next_cycle_at_.load(std::memory_order_relaxed)) return;
   const auto start = clock_type::now();
   if (caches_.empty()) {
     ++cycles_;
-    update_cycle_target(live_now());
+    update_cycle_target(live_locked());
     return;
   }
   if (!reclaim_allowed(start)) return;
@@ -671,6 +726,10 @@ void governor_resource::set_growth_percent(int percent) noexcept {
 
 std::size_t governor_resource::cached_bytes() const {
   const std::lock_guard lock(reclaim_mu_);
+  return inside_cached_locked();
+}
+
+std::size_t governor_resource::inside_cached_locked() const {
   std::size_t bytes = 0;
   for (const registered& r : caches_) {
     if (r.placement == cache_placement::inside) {
@@ -682,7 +741,12 @@ std::size_t governor_resource::cached_bytes() const {
 
 governor_stats governor_resource::stats() const {
   governor_stats out;
-  {
+  if (pool_ != nullptr) {
+    out.live_bytes = live_now();
+    out.allocations = pool_->allocation_count();
+    const std::size_t held = pool_->blocks_in_use();
+    out.deallocations = out.allocations > held ? out.allocations - held : 0;
+  } else {
     const std::lock_guard lock(slots_mu_);
     std::int64_t live = live_.load(std::memory_order_relaxed);
     out.allocations = exited_allocations_.load(std::memory_order_relaxed);

@@ -103,6 +103,7 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
   if (b == kNoBucket) {
     std::lock_guard lock(mu_);
     void* p = large_.allocate(upstream_, bytes, alignment);
+    ++slow_allocations_;
     checked_.on_allocate(p, bytes, alignment);
     return p;
   }
@@ -112,6 +113,7 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
     std::lock_guard lock(mu_);
     p = take_from_depot(b);
     if (p == nullptr) p = new_block(b);
+    ++slow_allocations_;
   } else {
     if (s->epoch != epoch_.load(std::memory_order_relaxed)) age(s);
     bucket_cache& c = s->caches[b];
@@ -233,12 +235,14 @@ void* sync_pool_resource::refill(slot* s, std::size_t b) {
     c.head = next_of(p);
     c.count.store(static_cast<std::uint32_t>(got.count - 1),
                   std::memory_order_relaxed);
+    ++slow_allocations_;
     return p;
   }
   // The depot is empty: a magazine's worth from the upstream. The
   // first block must come or the call fails with nothing changed; a failure
   // after it just makes the magazine shorter.
   void* first = new_block(b);
+  ++slow_allocations_;
   const std::uint32_t want = bucket_limit_[b];
   std::uint32_t got = 0;
   void* head = nullptr;
@@ -332,37 +336,51 @@ std::size_t sync_pool_resource::cached_bytes() const noexcept {
   return bytes;
 }
 
+void sync_pool_resource::free_victims(std::size_t bytes,
+                                      const internal::deadline& until,
+                                      reclaim_result& result) noexcept {
+  for (std::size_t b = 0; b < depot_.size(); ++b) {
+    depot_bucket& d = depot_[b];
+    while (!d.victim.empty() && result.bytes_freed < bytes && !until.passed()) {
+      const batch victim = d.victim.back();
+      d.victim.pop_back();
+      void* p = victim.head;
+      while (p != nullptr) {
+        void* next = next_of(p);
+        free_block(b, p);
+        p = next;
+      }
+      depot_bytes_.fetch_sub(victim.count * bucket_size_[b],
+                             std::memory_order_relaxed);
+      result.bytes_freed += victim.count * bucket_size_[b];
+    }
+  }
+}
+
 reclaim_result sync_pool_resource::reclaim(
     const reclaim_request& request) noexcept {
   const internal::deadline until(request.time_budget);
   reclaim_result result;
-  // The calling thread's own cache need not wait for its next call to age:
-  // this thread owns it, so it can hand it to the depot now. A governor
-  // reclaiming for a refused allocation then reaches the blocks the same
-  // thread just freed.
-  if (auto* own = static_cast<slot*>(internal::peek_thread_slot(id_))) {
-    flush(own, /*to_victim=*/false);
-  }
   {
     std::lock_guard lock(mu_);
     ++reclaim_cycles_;
-    for (std::size_t b = 0; b < depot_.size(); ++b) {
-      depot_bucket& d = depot_[b];
-      while (!d.victim.empty() && result.bytes_freed < request.bytes &&
-             !until.passed()) {
-        const batch victim = d.victim.back();
-        d.victim.pop_back();
-        void* p = victim.head;
-        while (p != nullptr) {
-          void* next = next_of(p);
-          free_block(b, p);
-          p = next;
-        }
-        depot_bytes_.fetch_sub(victim.count * bucket_size_[b],
-                               std::memory_order_relaxed);
-        result.bytes_freed += victim.count * bucket_size_[b];
-      }
-      // What was cached since the last cycle becomes the victim.
+    free_victims(request.bytes, until, result);
+  }
+  // Still short: the calling thread's own cache need not wait for its next
+  // call to age, since this thread owns it. It goes to the victims and is
+  // freed now, so a governor reclaiming for a refused allocation reaches
+  // the blocks the same thread just freed.
+  if (result.bytes_freed < request.bytes && !until.passed()) {
+    if (auto* own = static_cast<slot*>(internal::peek_thread_slot(id_))) {
+      flush(own, /*to_victim=*/true);
+      std::lock_guard lock(mu_);
+      free_victims(request.bytes, until, result);
+    }
+  }
+  {
+    // What was cached since the last cycle becomes the victim.
+    std::lock_guard lock(mu_);
+    for (depot_bucket& d : depot_) {
       d.victim.insert(d.victim.end(), d.primary.begin(), d.primary.end());
       d.primary.clear();
     }
@@ -388,7 +406,42 @@ sync_pool_stats sync_pool_resource::stats() const {
       thread_bytes + depot_bytes_.load(std::memory_order_relaxed);
   result.reclaim_cycles = reclaim_cycles_;
   result.threads = slots_.size();
+  result.allocations = hits_locked() + slow_allocations_;
+  result.blocks_in_use = blocks_in_use_locked();
   return result;
+}
+
+std::size_t sync_pool_resource::hits_locked() const noexcept {
+  std::size_t hits = exited_hits_;
+  for (const slot* s : slots_) hits += s->hits.load(std::memory_order_relaxed);
+  return hits;
+}
+
+std::size_t sync_pool_resource::blocks_in_use_locked() const noexcept {
+  // Every pooled block is in blocks_; those not with a user are cached.
+  std::size_t cached = 0;
+  for (const depot_bucket& d : depot_) {
+    for (const batch& m : d.primary) cached += m.count;
+    for (const batch& m : d.victim) cached += m.count;
+  }
+  for (const slot* s : slots_) {
+    for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
+      cached += s->caches[b].count.load(std::memory_order_relaxed) +
+                s->caches[b].spare_count.load(std::memory_order_relaxed);
+    }
+  }
+  const std::size_t pooled = blocks_.size();
+  return (pooled > cached ? pooled - cached : 0) + large_.count();
+}
+
+std::size_t sync_pool_resource::allocation_count() const {
+  std::lock_guard lock(mu_);
+  return hits_locked() + slow_allocations_;
+}
+
+std::size_t sync_pool_resource::blocks_in_use() const {
+  std::lock_guard lock(mu_);
+  return blocks_in_use_locked();
 }
 
 }  // namespace strata

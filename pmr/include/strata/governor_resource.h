@@ -82,6 +82,7 @@
 #include "strata/internal/resource_base.h"
 #include "strata/internal/thread_slots.h"
 #include "strata/reclaimable.h"
+#include "strata/sync_pool_resource.h"
 
 namespace strata {
 
@@ -239,25 +240,26 @@ class governor_resource final
   /// builds, reports live bytes still outstanding on stderr.
   ~governor_resource() override;
 
-  /// Counts the allocation in the calling thread's counters and asks the
-  /// upstream. Throws std::invalid_argument for an alignment that is not a
-  /// power of two, strata::limit_exceeded when the pause policy gives up,
-  /// and what the upstream throws.
+  /// Counts the allocation and asks the upstream. Throws
+  /// std::invalid_argument for an alignment that is not a power of two,
+  /// strata::limit_exceeded when the pause policy gives up, and what the
+  /// upstream throws. Over a sync_pool_resource with a meter (the shape
+  /// resource_stack builds), the common case is the pool's own inline fast
+  /// path and nothing more: the pool's counters are the governor's.
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    if (ABSL_PREDICT_TRUE(pool_ != nullptr)) {
+      if (void* p = pool_->allocate_cached(bytes, alignment)) return p;
+      return allocate_slow(bytes, alignment);
+    }
     auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
-    if (ABSL_PREDICT_TRUE(s != nullptr && (alignment & (alignment - 1)) == 0)) {
+    if (ABSL_PREDICT_TRUE(s != nullptr &&
+                          (alignment & (alignment - 1)) == 0 &&
+                          alignment != 0)) {
       const std::int64_t pending = s->pending.load(std::memory_order_relaxed) +
                                    static_cast<std::int64_t>(bytes);
       if (ABSL_PREDICT_TRUE(pending <= s->flush_above)) {
-        s->pending.store(pending, std::memory_order_relaxed);
-        s->allocations.store(s->allocations.load(std::memory_order_relaxed) + 1,
-                             std::memory_order_relaxed);
-        try {
-          return upstream_->allocate(bytes, alignment);
-        } catch (...) {
-          return allocate_after_throw(s, bytes, alignment);
-        }
+        return allocate_counted_here(s, pending, bytes, alignment);
       }
     }
     return allocate_slow(bytes, alignment);
@@ -267,15 +269,19 @@ class governor_resource final
   ABSL_ATTRIBUTE_ALWAYS_INLINE void deallocate(
       void* p, std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
+    if (ABSL_PREDICT_TRUE(pool_ != nullptr)) {
+      if (!pool_->deallocate_cached(p, bytes, alignment)) {
+        deallocate_slow(p, bytes, alignment);
+      }
+      return;
+    }
     auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
     if (ABSL_PREDICT_TRUE(s != nullptr)) {
       const std::int64_t pending = s->pending.load(std::memory_order_relaxed) -
                                    static_cast<std::int64_t>(bytes);
       if (ABSL_PREDICT_TRUE(pending >= s->flush_below)) {
         s->pending.store(pending, std::memory_order_relaxed);
-        s->deallocations.store(
-            s->deallocations.load(std::memory_order_relaxed) + 1,
-            std::memory_order_relaxed);
+        bump(s->deallocations);
         upstream_->deallocate(p, bytes, alignment);
         return;
       }
@@ -343,7 +349,8 @@ class governor_resource final
 
   // The calling thread's counters for this governor. Only its thread writes
   // them; they are atomics so that stats() may read them from another.
-  struct slot {
+  // Cache-line aligned: two threads' slots never share a line.
+  struct alignas(internal::kCacheLine) slot {
     std::atomic<std::int64_t> pending{0};  // live bytes not yet in live_
     std::int64_t flush_above = 0;          // fast path while pending <= this
     std::int64_t flush_below = 0;          // ... and >= this
@@ -355,18 +362,33 @@ class governor_resource final
   // One request's progress through the pause policy.
   struct attempt;
 
+  // Adds one to a counter only the calling thread writes.
+  static void bump(std::atomic<std::size_t>& counter) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + 1,
+                  std::memory_order_relaxed);
+  }
+
   void thread_exiting(void* s) noexcept override;
   // The calling thread's slot, made on first use; nullptr on an exiting
   // thread, or under a meter when the thread has none yet.
   slot* thread_slot();
-  [[nodiscard]] std::size_t live_now() const noexcept;
+  // Live bytes: counted by the threads, or over a pool the footprint less
+  // the inside caches (the _locked form needs reclaim_mu_).
+  [[nodiscard]] std::size_t counted_live() const noexcept;
+  [[nodiscard]] std::size_t live_locked() const;
+  [[nodiscard]] std::size_t live_now() const;
+  [[nodiscard]] std::size_t inside_cached_locked() const;
+  // Over a pool, after the pool's slow path served an allocation.
+  void after_pool_miss() noexcept;
 
   ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
                                               std::size_t alignment);
-  // The fast path's upstream call threw: undo its counts, run the pause
-  // policy if it was a refusal, retry.
-  ABSL_ATTRIBUTE_NOINLINE void* allocate_after_throw(slot* s, std::size_t bytes,
-                                                     std::size_t alignment);
+  // The common case over an upstream that is not a pool: one virtual call,
+  // counted in the slot when it returns (`pending` includes `bytes`).
+  ABSL_ATTRIBUTE_NOINLINE void* allocate_counted_here(slot* s,
+                                                      std::int64_t pending,
+                                                      std::size_t bytes,
+                                                      std::size_t alignment);
   void* allocate_retrying(slot* s, std::size_t bytes, std::size_t alignment,
                           attempt& a);
   void* allocate_counted(slot* s, std::size_t bytes, std::size_t alignment);
@@ -394,8 +416,9 @@ class governor_resource final
   // counted, or `until`; false when the deadline passed.
   bool wait_for_change(std::size_t footprint_seen,
                        std::chrono::steady_clock::time_point until);
-  // A foreground reclaim step for a refused request; true if it freed.
-  bool reclaim_for(std::size_t shortfall);
+  // A foreground reclaim step for a refused request that needed `needed`
+  // bytes; true if it freed any.
+  bool reclaim_for(std::size_t needed);
   // The leaky bucket: drains it to `now`; true while it has room.
   [[nodiscard]] bool reclaim_allowed(std::chrono::steady_clock::time_point now);
   // One step over the caches, from where the last one stopped, within
@@ -411,6 +434,12 @@ class governor_resource final
 
   const governor_options options_;
   std::pmr::memory_resource* const upstream_;
+  // The upstream when it is a sync_pool_resource and a meter is given (the
+  // shape resource_stack builds); nullptr otherwise. Its inline fast paths
+  // are the governor's, and the governor counts nothing of its own on them:
+  // live bytes are the footprint less what the inside caches hold, and the
+  // calls are the pool's (see stats()).
+  sync_pool_resource* const pool_;
   governor_meter own_meter_;  // charged by allocate when no meter is given
   governor_meter* const meter_;
   const bool metered_;

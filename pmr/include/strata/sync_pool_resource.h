@@ -16,7 +16,11 @@
 // cycles. A reclaim never touches another thread's cache: it raises the
 // pool's epoch, and each thread moves its cache into the depot's victim
 // generation on its next call. What an idle thread can keep is bounded by
-// the cache limits; stats() says how much the thread caches hold.
+// the cache limits; stats() says how much the thread caches hold. The one
+// cache a reclaim may empty at once is the calling thread's own (its owner
+// is the caller): when the victims do not meet the request, that cache's
+// blocks are freed too, so a governor reclaiming for a refused allocation
+// reaches what the same thread just freed.
 //
 //   thread A cache: bucket 64 loaded [blk->blk->blk] spare [blk->blk]
 //   thread B cache: bucket 64 loaded [blk]            spare []
@@ -64,6 +68,7 @@
 
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
+#include "strata/internal/deadline.h"
 #include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
 #include "strata/internal/thread_slots.h"
@@ -102,6 +107,11 @@ struct sync_pool_stats {
   std::size_t reclaim_cycles = 0;
   /// Threads with a cache for this pool now.
   std::size_t threads = 0;
+  /// Every allocation the pool served, and the blocks its users hold now
+  /// (so deallocations = allocations - blocks_in_use); both counted off the
+  /// fast paths.
+  std::size_t allocations = 0;
+  std::size_t blocks_in_use = 0;
 };
 
 /// A thread-caching pool; see the comment at the top of this file.
@@ -110,6 +120,9 @@ class sync_pool_resource final
       public reclaimable,
       private internal::slot_owner {
  public:
+  // A governor over a pool runs the pool's fast paths inline.
+  friend class governor_resource;
+
   /// Builds the buckets; takes nothing from `upstream` (which must outlive
   /// it) until the first allocation. Throws std::invalid_argument for
   /// options it cannot honour.
@@ -127,26 +140,7 @@ class sync_pool_resource final
   /// upstream.
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
-    const std::size_t b = bucket_of(bytes);
-    if (ABSL_PREDICT_TRUE(b != kNoBucket && bucket_align_[b] >= alignment)) {
-      auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
-      if (ABSL_PREDICT_TRUE(s != nullptr &&
-                            s->epoch ==
-                                epoch_.load(std::memory_order_relaxed))) {
-        bucket_cache& c = s->caches[b];
-        void* p = c.head;
-        if (ABSL_PREDICT_TRUE(p != nullptr)) {
-          STRATA_UNPOISON(p, bucket_size_[b]);
-          c.head = *static_cast<void**>(p);
-          c.count.store(c.count.load(std::memory_order_relaxed) - 1,
-                        std::memory_order_relaxed);
-          s->hits.store(s->hits.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
-          checked_.on_allocate(p, bytes, alignment);
-          return p;
-        }
-      }
-    }
+    if (void* p = allocate_cached(bytes, alignment)) return p;
     return allocate_slow(bytes, alignment);
   }
 
@@ -155,33 +149,16 @@ class sync_pool_resource final
   ABSL_ATTRIBUTE_ALWAYS_INLINE void deallocate(
       void* p, std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
-    checked_.on_deallocate(p, bytes, alignment);
-    const std::size_t b = bucket_of(bytes);
-    if (ABSL_PREDICT_TRUE(b != kNoBucket && bucket_align_[b] >= alignment)) {
-      auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
-      if (ABSL_PREDICT_TRUE(s != nullptr &&
-                            s->epoch ==
-                                epoch_.load(std::memory_order_relaxed))) {
-        bucket_cache& c = s->caches[b];
-        const std::uint32_t count = c.count.load(std::memory_order_relaxed);
-        if (ABSL_PREDICT_TRUE(count < bucket_limit_[b])) {
-          STRATA_UNPOISON(p, sizeof(void*));  // a caller may have poisoned it
-          *static_cast<void**>(p) = c.head;
-          c.head = p;
-          c.count.store(count + 1, std::memory_order_relaxed);
-          STRATA_POISON(p, bucket_size_[b]);
-          return;
-        }
-      }
+    if (!deallocate_cached(p, bytes, alignment)) {
+      deallocate_slow(p, bytes, alignment);
     }
-    deallocate_slow(p, bytes, alignment);
   }
 
-  /// Bytes cached in the depot and the thread caches.
   [[nodiscard]] std::size_t cached_bytes() const noexcept override;
   /// One aging cycle: the depot's victim generation goes back to the
-  /// upstream (within the request), the primary becomes the victim, and
-  /// every thread is asked to move its cache into the depot on its next call.
+  /// upstream (within the request; if it falls short, the calling thread's
+  /// own cache too), the primary becomes the victim, and every thread is
+  /// asked to move its cache into the depot on its next call.
   reclaim_result reclaim(const reclaim_request& request) noexcept override;
 
   /// A snapshot of the counters.
@@ -242,6 +219,59 @@ class sync_pool_resource final
     return kNoBucket;
   }
 
+  // The fast paths, which the governor above a pool also calls inline
+  // (a friend): a block from the calling thread's cache, or nullptr...
+  [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate_cached(
+      std::size_t bytes, std::size_t alignment) {
+    const std::size_t b = bucket_of(bytes);
+    if (ABSL_PREDICT_TRUE(b != kNoBucket && bucket_align_[b] >= alignment)) {
+      auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
+      if (ABSL_PREDICT_TRUE(s != nullptr &&
+                            s->epoch ==
+                                epoch_.load(std::memory_order_relaxed))) {
+        bucket_cache& c = s->caches[b];
+        void* p = c.head;
+        if (ABSL_PREDICT_TRUE(p != nullptr)) {
+          STRATA_UNPOISON(p, bucket_size_[b]);
+          c.head = *static_cast<void**>(p);
+          c.count.store(c.count.load(std::memory_order_relaxed) - 1,
+                        std::memory_order_relaxed);
+          s->hits.store(s->hits.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+          checked_.on_allocate(p, bytes, alignment);
+          return p;
+        }
+      }
+    }
+    return nullptr;
+  }
+
+  // ...and the block checked and put in that cache, or false (then
+  // deallocate_slow, which does not check it again).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool deallocate_cached(
+      void* p, std::size_t bytes, std::size_t alignment) noexcept {
+    checked_.on_deallocate(p, bytes, alignment);
+    const std::size_t b = bucket_of(bytes);
+    if (ABSL_PREDICT_TRUE(b != kNoBucket && bucket_align_[b] >= alignment)) {
+      auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
+      if (ABSL_PREDICT_TRUE(s != nullptr &&
+                            s->epoch ==
+                                epoch_.load(std::memory_order_relaxed))) {
+        bucket_cache& c = s->caches[b];
+        const std::uint32_t count = c.count.load(std::memory_order_relaxed);
+        if (ABSL_PREDICT_TRUE(count < bucket_limit_[b])) {
+          STRATA_UNPOISON(p, sizeof(void*));  // a caller may have poisoned it
+          *static_cast<void**>(p) = c.head;
+          c.head = p;
+          c.count.store(count + 1, std::memory_order_relaxed);
+          STRATA_POISON(p, bucket_size_[b]);
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
   void thread_exiting(void* s) noexcept override;
 
   ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
@@ -256,6 +286,15 @@ class sync_pool_resource final
   void swap_magazines(bucket_cache& c) noexcept;
   // Bytes in both magazines of every bucket of `s` (a racy snapshot).
   [[nodiscard]] std::size_t cached_in(const slot& s) const noexcept;
+  // Allocations served and blocks held by users (for stats() and for a
+  // governor above, which reads them instead of counting on the fast path).
+  [[nodiscard]] std::size_t allocation_count() const;
+  [[nodiscard]] std::size_t blocks_in_use() const;
+  [[nodiscard]] std::size_t hits_locked() const noexcept;
+  [[nodiscard]] std::size_t blocks_in_use_locked() const noexcept;
+  // Frees the depot's victim batches until `bytes` or `until`. Needs mu_.
+  void free_victims(std::size_t bytes, const internal::deadline& until,
+                    reclaim_result& result) noexcept;
   void* refill(slot* s, std::size_t b);
   void* take_from_depot(std::size_t b);
   void put_in_depot(std::size_t b, void* p) noexcept;
@@ -283,6 +322,7 @@ class sync_pool_resource final
   std::vector<slot*> slots_;
   std::atomic<std::size_t> depot_bytes_{0};
   std::size_t exited_hits_ = 0;
+  std::size_t slow_allocations_ = 0;  // served off the fast path, not hits
   std::size_t depot_hits_ = 0;
   std::size_t upstream_misses_ = 0;
   std::size_t reclaim_cycles_ = 0;
