@@ -420,8 +420,9 @@ TEST_F(GovernorTest, ReclaimTimeIsCappedByTheBucket) {
   }
   const governor_stats s = g.stats();
   EXPECT_LE(s.pauses.count, 5u);
-  EXPECT_GE(s.pauses.count, 2u) << "steps that free are repeated until then";
-  EXPECT_GE(s.pauses.histogram[4], s.pauses.count) << "each one 1 ms or more";
+  EXPECT_GE(s.pauses.count, 1u);
+  EXPECT_EQ(s.pauses.histogram[4] + s.pauses.histogram[5], s.pauses.count)
+      << "each one 1 ms or more";
   EXPECT_EQ(s.failures, 100u);
   g.deallocate(held, 1000);
   g.remove_reclaimable(cache);

@@ -163,6 +163,9 @@ governor_resource::governor_resource(const governor_options& options,
       throw std::invalid_argument(
           "strata: governor_resource: the meter already has a governor");
     }
+  } else {
+    // Only its counter and its refunds are used (they wake waiters).
+    own_meter_.governor_.store(this, std::memory_order_relaxed);
   }
   update_cycle_target(0);
   id_ = internal::register_slot_owner(this);
@@ -234,6 +237,8 @@ void governor_resource::thread_exiting(void* opaque) noexcept {
 }
 
 std::size_t governor_resource::counted_live() const noexcept {
+  // Unmetered, every byte a user holds was charged on the way in.
+  if (!metered_) return footprint();
   return static_cast<std::size_t>(
       std::max<std::int64_t>(0, live_.load(std::memory_order_relaxed)));
 }
@@ -313,7 +318,17 @@ void* governor_resource::allocate_counted(slot* s, std::size_t bytes,
     if (!metered_) own_meter_.deallocate_uncharged(bytes);
     throw;
   }
-  if (s != nullptr) {
+  if (!metered_) {
+    // The charge counted the bytes: only the call is left to count.
+    if (s != nullptr) {
+      bump(s->allocations);
+    } else {
+      exited_allocations_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (footprint() >= next_cycle_at_.load(std::memory_order_relaxed)) {
+      run_growth_cycle(s);
+    }
+  } else if (s != nullptr) {
     bump(s->allocations);
     flush(s, static_cast<std::int64_t>(bytes));
   } else {
@@ -360,8 +375,14 @@ void governor_resource::deallocate_slow(void* p, std::size_t bytes,
   } catch (...) {  // no memory for a slot: count it in the shared total
   }
   upstream_->deallocate(p, bytes, alignment);
-  if (!metered_) own_meter_.deallocate_uncharged(bytes);
-  if (s != nullptr) {
+  if (!metered_) {
+    own_meter_.deallocate_uncharged(bytes);  // wakes waiters
+    if (s != nullptr) {
+      bump(s->deallocations);
+    } else {
+      exited_deallocations_.fetch_add(1, std::memory_order_relaxed);
+    }
+  } else if (s != nullptr) {
     bump(s->deallocations);
     flush(s, -static_cast<std::int64_t>(bytes));
   } else {
@@ -756,10 +777,16 @@ governor_stats governor_resource::stats() const {
       out.allocations += s->allocations.load(std::memory_order_relaxed);
       out.deallocations += s->deallocations.load(std::memory_order_relaxed);
     }
-    out.live_bytes = static_cast<std::size_t>(std::max<std::int64_t>(0, live));
+    out.live_bytes =
+        metered_ ? static_cast<std::size_t>(std::max<std::int64_t>(0, live))
+                 : footprint();
   }
+  // Unmetered, the peak is exact (the footprint's); otherwise sampled where
+  // live bytes are counted.
   out.peak_live_bytes =
-      std::max(out.live_bytes, peak_live_.load(std::memory_order_relaxed));
+      metered_ ? std::max(out.live_bytes,
+                          peak_live_.load(std::memory_order_relaxed))
+               : meter_->peak();
   out.footprint_bytes = footprint();
   out.peak_footprint_bytes = meter_->peak();
   out.cached_bytes = cached_bytes();

@@ -39,6 +39,7 @@
 #include "strata/adapters/stats_resource.h"
 #include "strata/adapters/test_resource.h"
 #include "strata/bounded_pool_resource.h"
+#include "strata/governor_resource.h"
 #include "strata/limit_resource.h"
 #include "strata/monotonic_arena.h"
 #include "strata/size_class_resource.h"
@@ -109,6 +110,7 @@ class memory_monitor {
 /// The fields of each strata resource's stats.
 [[nodiscard]] monitor_sample fields_of(const monotonic_arena_stats& s);
 [[nodiscard]] monitor_sample fields_of(const bounded_pool_stats& s);
+[[nodiscard]] monitor_sample fields_of(const governor_stats& s);
 [[nodiscard]] monitor_sample fields_of(const limit_resource_stats& s);
 [[nodiscard]] monitor_sample fields_of(const size_class_resource_stats& s);
 [[nodiscard]] monitor_sample fields_of(const sync_pool_stats& s);
