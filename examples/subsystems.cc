@@ -22,6 +22,7 @@
 #include <deque>
 #include <memory_resource>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -52,6 +53,28 @@ void handle_request(std::pmr::memory_resource* handler,
     const auto guard = handler_governor.critical_section();
     std::pmr::vector<char> commit_record(512, 'c', handler);
   }
+}
+
+// One line per governor, like a runtime's memory monitor: footprint against
+// the limit, live and cached bytes, refusals, and the pauses it caused.
+void print_summary(const strata::monitor_snapshot& snapshot) {
+  for (const auto& [name, fields] : snapshot.resources) {
+    auto field = [&fields](std::string_view key) {
+      for (const strata::monitor_field& f : fields) {
+        if (f.name == key) return f.value;
+      }
+      return 0.0;
+    };
+    std::printf(
+        "%-8s footprint %6.2f / %6.2f MiB  live %6.2f MiB  cached %6.2f MiB  "
+        "hits %5.0f  failed %5.0f  cycles %4.0f  pauses %5.0f (max %7.1f us)  "
+        "waits %3.0f\n",
+        name.c_str(), field("footprint_bytes") / kMiB, field("hard_limit") / kMiB,
+        field("live_bytes") / kMiB, field("cached_bytes") / kMiB,
+        field("limit_hits"), field("failures"), field("reclaim_cycles"),
+        field("pauses"), field("pause_max_us"), field("waits"));
+  }
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -87,12 +110,10 @@ int main(int argc, char** argv) {
 
   int failures = 0;
   {
-    strata::memory_monitor monitor(
-        {.period = std::chrono::seconds(1)},
-        [](const strata::monitor_snapshot& s) {
-          std::printf("%s\n", strata::format_line(s).c_str());
-          std::fflush(stdout);
-        });
+    strata::memory_monitor monitor({.period = std::chrono::seconds(1)},
+                                   [](const strata::monitor_snapshot& s) {
+                                     print_summary(s);
+                                   });
     monitor.watch("process", [&] { return strata::fields_of(process.stats()); });
     monitor.watch("handler",
                   [&] { return strata::fields_of(handler_governor.stats()); });
@@ -142,7 +163,7 @@ int main(int argc, char** argv) {
     cache_thread.join();
     std::printf("requests: %ld (refused %ld), cache evictions: %ld\n",
                 requests.load(), refused.load(), evictions);
-    std::printf("final: %s\n", strata::format_line(monitor.sample_now()).c_str());
+    print_summary(monitor.sample_now());
   }
 
   const strata::governor_stats p = process.stats();

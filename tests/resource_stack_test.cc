@@ -7,7 +7,8 @@
 //                 PutsAMeterBeneathEachGovernorsCaches, NamedLayers,
 //                 SizeRouterLayerRoutesBySize, MovedStackKeepsItsLayers
 //   registration  RegistersCachesWithTheGovernorsAbove,
-//                 RegistersWithTheGovernorItIsBuiltOn
+//                 RegistersWithTheGovernorItIsBuiltOn,
+//                 ASingleThreadedCacheIsLeftToTheGovernorAboveIt
 //   failure       AFailedBuildDestroysWhatItBuilt
 //   default       InstallsAStackAsTheDefault
 
@@ -21,6 +22,7 @@
 
 #include "gtest/gtest.h"
 #include "strata/adapters/test_resource.h"
+#include "strata/limit_exceeded.h"
 #include "strata/scoped_default_resource.h"
 #include "testing/checker.h"
 
@@ -44,9 +46,11 @@ class logging_layer final : public std::pmr::memory_resource,
     ++reclaims;
     return {};
   }
+  bool reclaim_is_thread_safe() const noexcept override { return thread_safe; }
 
   std::size_t cached = 100;
   int reclaims = 0;
+  bool thread_safe = true;
   std::pmr::memory_resource* upstream() const { return upstream_; }
 
  private:
@@ -203,6 +207,35 @@ TEST_F(ResourceStackTest, RegistersWithTheGovernorItIsBuiltOn) {
   // Unregistered with the stack: a step no longer reaches the cache (under
   // AddressSanitizer, a stale registration would be a use after free).
   static_cast<void>(process.reclaim_step());
+}
+
+TEST_F(ResourceStackTest, ASingleThreadedCacheIsLeftToTheGovernorAboveIt) {
+  governor_resource process({.growth_percent = -1}, &upstream_);
+  std::vector<std::string> log;
+  auto single_threaded = [&log](std::pmr::memory_resource* upstream)
+      -> std::unique_ptr<std::pmr::memory_resource> {
+    auto made = std::make_unique<logging_layer>("slabs", &log, upstream);
+    made->thread_safe = false;
+    return made;
+  };
+  resource_stack stack =
+      resource_stack::builder(&process)
+          .layer(single_threaded)
+          .governor({.hard_limit = 1000, .growth_percent = -1,
+                     .policy = pause_policy::reclaim})
+          .build();
+  auto* slabs = dynamic_cast<logging_layer*>(stack.layer(1));
+  ASSERT_NE(slabs, nullptr);
+  // Not from the process governor (another thread's), not from a step
+  // anyone may call...
+  static_cast<void>(process.reclaim_step());
+  static_cast<void>(stack.find<governor_resource>()->reclaim_step());
+  EXPECT_EQ(slabs->reclaims, 0);
+  // ...but by the governor above it, on its own allocation path.
+  void* held = stack.top()->allocate(1000);
+  EXPECT_THROW(static_cast<void>(stack.top()->allocate(100)), limit_exceeded);
+  EXPECT_EQ(slabs->reclaims, 1);
+  stack.top()->deallocate(held, 1000);
 }
 
 TEST_F(ResourceStackTest, AFailedBuildDestroysWhatItBuilt) {

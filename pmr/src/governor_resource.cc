@@ -486,9 +486,10 @@ void governor_resource::handle_refusal(attempt& a) {
   if (tls_meter_depth > 0) throw;
   const bool critical = calling_thread_is_critical();
   if (!critical && options_.policy != pause_policy::fail) {
-    bool freed = reclaim_for(a.shortfall);
+    bool freed = reclaim_for(a.shortfall, /*on_allocating_thread=*/true);
     if (a.refuser != this && a.refuser != nullptr) {
-      freed = a.refuser->reclaim_for(a.shortfall) || freed;
+      // On the refuser's behalf: not its allocating thread.
+      freed = a.refuser->reclaim_for(a.shortfall, false) || freed;
     }
     if (freed) return;  // retry
     if (options_.policy == pause_policy::wait) {
@@ -525,7 +526,8 @@ bool governor_resource::wait_for_change(std::size_t footprint_seen,
   return changed;
 }
 
-bool governor_resource::reclaim_for(std::size_t needed) {
+bool governor_resource::reclaim_for(std::size_t needed,
+                                    bool on_allocating_thread) {
   std::unique_lock lock(reclaim_mu_);
   if (caches_.empty()) return false;
   // After a step that freed less than its request needed, try again only
@@ -536,7 +538,7 @@ bool governor_resource::reclaim_for(std::size_t needed) {
   }
   const auto start = clock_type::now();
   if (!reclaim_allowed(start)) return false;
-  const reclaim_result r = step_locked(needed);
+  const reclaim_result r = step_locked(needed, on_allocating_thread);
   const auto pause = clock_type::now() - start;
   bucket_level_ += pause;
   record_pause(pause);
@@ -558,7 +560,8 @@ bool governor_resource::reclaim_allowed(clock_type::time_point now) {
   return bucket_level_ < options_.reclaim_burst;
 }
 
-reclaim_result governor_resource::step_locked(std::size_t bytes) {
+reclaim_result governor_resource::step_locked(std::size_t bytes,
+                                             bool on_allocating_thread) {
   reclaim_result total;
   const auto end = clock_type::now() +
                    std::chrono::duration_cast<clock_type::duration>(
@@ -568,10 +571,11 @@ reclaim_result governor_resource::step_locked(std::size_t bytes) {
   for (std::size_t visited = 0; visited < n && total.bytes_freed < bytes;) {
     if (cursor_ >= n) cursor_ = 0;
     reclaimable* cache = caches_[cursor_].cache;
-    bool done_with_cache = false;
+    bool done_with_cache = !caches_[cursor_].any_thread && !on_allocating_thread;
     // A cache may need two calls to give up what it holds (a pool that
     // ages its blocks over two cycles).
-    for (int call = 0; call < 2 && total.bytes_freed < bytes; ++call) {
+    for (int call = 0; !done_with_cache && call < 2 && total.bytes_freed < bytes;
+         ++call) {
       const auto now = clock_type::now();
       if (now >= end) break;
       const reclaim_result r =
@@ -648,7 +652,7 @@ void governor_resource::run_growth_cycle(slot* s) noexcept {
     return;
   }
   if (!reclaim_allowed(start)) return;
-  step_locked(SIZE_MAX);
+  step_locked(SIZE_MAX, /*on_allocating_thread=*/true);
   const auto pause = clock_type::now() - start;
   bucket_level_ += pause;
   record_pause(pause);
@@ -693,7 +697,8 @@ void governor_resource::trim_in_background() {
     const std::lock_guard lock(reclaim_mu_);
     const auto start = clock_type::now();
     if (caches_.empty() || !reclaim_allowed(start)) return;
-    const reclaim_result r = step_locked(over ? now - soft : SIZE_MAX);
+    const reclaim_result r =
+        step_locked(over ? now - soft : SIZE_MAX, /*on_allocating_thread=*/false);
     bucket_level_ += clock_type::now() - start;
     ++background_steps_;
     // A cycle that was due ends with its pass; a step that freed nothing
@@ -716,7 +721,7 @@ governor_resource::critical_guard::~critical_guard() {
 void governor_resource::add_reclaimable(reclaimable& cache,
                                         cache_placement placement) {
   const std::lock_guard lock(reclaim_mu_);
-  caches_.push_back({&cache, placement});
+  caches_.push_back({&cache, placement, cache.reclaim_is_thread_safe()});
 }
 
 void governor_resource::remove_reclaimable(reclaimable& cache) noexcept {
@@ -729,7 +734,7 @@ reclaim_result governor_resource::reclaim_step(std::size_t bytes) {
   const std::lock_guard lock(reclaim_mu_);
   const auto start = clock_type::now();
   if (!reclaim_allowed(start)) return {.bytes_freed = 0, .more_remains = true};
-  const reclaim_result r = step_locked(bytes);
+  const reclaim_result r = step_locked(bytes, /*on_allocating_thread=*/false);
   bucket_level_ += clock_type::now() - start;
   return r;
 }

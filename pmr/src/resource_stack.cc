@@ -100,14 +100,18 @@ resource_stack resource_stack::builder::build() {
   auto* base_governor = dynamic_cast<governor_resource*>(upstream_);
 
   // A meter goes beneath the caches under each governor: just above the
-  // governor below it, or at the bottom. A stack built on a governor gets
-  // one at the bottom in any case, to mark calls into that governor.
+  // governor below it, or at the bottom. Every governor but the top has one
+  // right above it (unattached if no governor follows), which marks calls
+  // from the layers above: a governor called from there (by a pool, under
+  // its lock) refuses instead of pausing. A stack built on a governor gets
+  // one at the bottom for the same reason.
   std::vector<bool> meter_before(specs_.size(), false);
   std::size_t first_above_governor = 0;
   for (std::size_t i = 0; i < specs_.size(); ++i) {
     if (specs_[i].is_governor) {
       meter_before[first_above_governor] = true;
       first_above_governor = i + 1;
+      if (i + 1 < specs_.size()) meter_before[i + 1] = true;
     }
   }
   if (base_governor != nullptr && !specs_.empty()) meter_before[0] = true;
@@ -142,15 +146,18 @@ resource_stack resource_stack::builder::build() {
     for (std::size_t i = 0; i < stack.layers_.size(); ++i) {
       auto* cache = dynamic_cast<reclaimable*>(stack.layers_[i].get());
       if (cache == nullptr) continue;
+      // A cache used by one thread at a time is reclaimed only by the
+      // governor right above it, whose callers are the cache's.
+      const bool any_thread = cache->reclaim_is_thread_safe();
       for (const placed_governor& g : governors) {
-        if (g.index < i) continue;
+        if (g.index < i || (!any_thread && g.index != i + 1)) continue;
         // Recorded first: removing a cache never added is harmless.
         stack.registrations_.push_back({g.governor, cache});
         g.governor->add_reclaimable(*cache, g.meter_index < i
                                                 ? cache_placement::inside
                                                 : cache_placement::outside);
       }
-      if (base_governor != nullptr) {
+      if (base_governor != nullptr && any_thread) {
         stack.registrations_.push_back({base_governor, cache});
         base_governor->add_reclaimable(*cache, cache_placement::outside);
       }

@@ -306,7 +306,10 @@ class governor_resource final
   [[nodiscard]] critical_guard critical_section() { return critical_guard(this); }
 
   /// Registers a cache the governor may reclaim (and, `inside`, counts in
-  /// the footprint). It must stay alive until removed.
+  /// the footprint). It must stay alive until removed. A cache whose
+  /// reclaim_is_thread_safe() is false is reclaimed only in this governor's
+  /// own allocation path, so register it only with a governor whose users
+  /// are the cache's (one directly above it).
   void add_reclaimable(reclaimable& cache,
                        cache_placement placement = cache_placement::inside);
   /// Forgets a cache; waits for a reclaim step that uses it to end.
@@ -314,6 +317,8 @@ class governor_resource final
 
   /// Runs one reclaim step now (bounded by max_pause), as the background
   /// reclaimer does, and reports what it freed. Not counted as a pause.
+  /// From any thread: caches that must be reclaimed on their own thread are
+  /// skipped.
   reclaim_result reclaim_step(std::size_t bytes = SIZE_MAX);
 
   /// Budget changes at run time; lowering the limit below the footprint is
@@ -417,13 +422,15 @@ class governor_resource final
   bool wait_for_change(std::size_t footprint_seen,
                        std::chrono::steady_clock::time_point until);
   // A foreground reclaim step for a refused request that needed `needed`
-  // bytes; true if it freed any.
-  bool reclaim_for(std::size_t needed);
+  // bytes; true if it freed any. `on_allocating_thread`: see step_locked.
+  bool reclaim_for(std::size_t needed, bool on_allocating_thread);
   // The leaky bucket: drains it to `now`; true while it has room.
   [[nodiscard]] bool reclaim_allowed(std::chrono::steady_clock::time_point now);
   // One step over the caches, from where the last one stopped, within
-  // max_pause. Needs reclaim_mu_.
-  reclaim_result step_locked(std::size_t bytes);
+  // max_pause. Caches that must be reclaimed on their own thread are skipped
+  // unless `on_allocating_thread` (the step runs in this governor's own
+  // allocation path). Needs reclaim_mu_.
+  reclaim_result step_locked(std::size_t bytes, bool on_allocating_thread);
   [[nodiscard]] std::size_t all_cached_locked() const;
   void record_pause(std::chrono::nanoseconds pause) noexcept;
   void update_cycle_target(std::size_t live) noexcept;
@@ -476,6 +483,7 @@ class governor_resource final
   struct registered {
     reclaimable* cache;
     cache_placement placement;
+    bool any_thread;  // reclaim_is_thread_safe(), read once
   };
   mutable std::mutex reclaim_mu_;
   std::vector<registered> caches_;

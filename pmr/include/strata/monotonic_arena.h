@@ -66,6 +66,7 @@
 
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
+#include "strata/internal/owner_counter.h"
 #include "strata/internal/resource_base.h"
 #include "strata/reclaimable.h"
 
@@ -194,6 +195,10 @@ class monotonic_arena final : public internal::resource_base<monotonic_arena>,
   }
   /// Gives retained chunks back, smallest first, within the request.
   reclaim_result reclaim(const reclaim_request& request) noexcept override;
+  /// One thread at a time: only the thread using the arena may reclaim it.
+  [[nodiscard]] bool reclaim_is_thread_safe() const noexcept override {
+    return false;
+  }
 
   /// A snapshot of the counters.
   [[nodiscard]] monotonic_arena_stats stats() const noexcept;
@@ -250,7 +255,7 @@ class monotonic_arena final : public internal::resource_base<monotonic_arena>,
   std::size_t closed_bytes_ = 0;  // bytes used in regions left behind
   std::size_t own_bytes_ = 0;
   std::size_t reserved_bytes_ = 0;
-  std::size_t retained_bytes_ = 0;
+  internal::owner_counter retained_bytes_;  // read by cached_bytes() anywhere
   std::size_t chunks_ = 0;
   std::size_t retained_chunks_ = 0;
   std::size_t own_blocks_ = 0;

@@ -8,8 +8,11 @@
 // reclamation through this interface alone, the way a garbage-collected
 // runtime scavenges its free spans.
 //
-// Thread safety: `cached_bytes()` and `reclaim()` are as thread-safe as the
-// resource that implements them; each implementation's header says which.
+// Thread safety: `cached_bytes()` may be called from any thread (a
+// snapshot). `reclaim()` is as thread-safe as the resource that implements
+// it, and says so with `reclaim_is_thread_safe()`: a governor reclaims a
+// cache that is not only on the thread that allocates through it, never from
+// its background thread or on another governor's behalf.
 //
 // Example:
 //
@@ -62,6 +65,12 @@ class reclaimable {
   /// about `request.time_budget`, and reports what it freed. Never throws:
   /// giving memory back needs no memory.
   virtual reclaim_result reclaim(const reclaim_request& request) noexcept = 0;
+
+  /// False for a resource used by one thread at a time (its reclaim() must
+  /// run on that thread).
+  [[nodiscard]] virtual bool reclaim_is_thread_safe() const noexcept {
+    return true;
+  }
 
  protected:
   reclaimable() = default;

@@ -19,7 +19,12 @@
 //     each governor above it in the stack (`inside` when it sits between
 //     that governor and its meter) and with the governor the stack is built
 //     on, if its upstream is one (`outside`); a meter at the bottom then
-//     marks calls into that governor as coming from inside this stack.
+//     marks calls into that governor as coming from inside this stack. A
+//     layer used by one thread at a time (size classes, an arena) is
+//     registered only with a governor right above it.
+//   - Above every governor but the top goes an unattached meter: a governor
+//     called by a pool under its lock refuses at once and leaves the pause
+//     to the governor on top, which runs outside every lock.
 //   - Destruction unregisters them all, then destroys the layers top to
 //     bottom, so each layer gives its memory back to a layer still alive.
 //

@@ -67,6 +67,7 @@
 
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
+#include "strata/internal/owner_counter.h"
 #include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
 #include "strata/reclaimable.h"
@@ -176,6 +177,10 @@ class size_class_resource final
   /// Gives empty spans back (all but keep_empty_spans per class), within the
   /// request.
   reclaim_result reclaim(const reclaim_request& request) noexcept override;
+  /// One thread at a time: only the thread using the resource may reclaim.
+  [[nodiscard]] bool reclaim_is_thread_safe() const noexcept override {
+    return false;
+  }
 
   /// The block size of the class that serves (bytes, alignment); 0 when the
   /// upstream serves it.
@@ -297,8 +302,10 @@ class size_class_resource final
   span sentinel_{};  // current_ of a class with no span yet: never has room
 
   std::size_t requested_bytes_ = 0;     // asked for, in class blocks
-  std::size_t class_bytes_in_use_ = 0;  // class sizes of blocks in use
-  std::size_t held_bytes_ = 0;          // spans and large blocks
+  // Read by cached_bytes() and stats() from any thread (a governor's, a
+  // monitor's); written by the one thread using the resource.
+  internal::owner_counter class_bytes_in_use_;  // class sizes of blocks in use
+  internal::owner_counter held_bytes_;          // spans and large blocks
   internal::passthrough_blocks large_;
 
   [[no_unique_address]] internal::block_checker checked_{"size_class_resource"};

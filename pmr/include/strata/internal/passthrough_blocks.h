@@ -13,6 +13,8 @@
 
 #include "absl/container/flat_hash_map.h"
 
+#include "strata/internal/owner_counter.h"
+
 namespace strata::internal {
 
 class passthrough_blocks {
@@ -55,7 +57,7 @@ class passthrough_blocks {
 
  private:
   absl::flat_hash_map<void*, std::pair<std::size_t, std::size_t>> blocks_;
-  std::size_t bytes_ = 0;
+  owner_counter bytes_;  // read without the owner's lock by cached_bytes()
 };
 
 }  // namespace strata::internal
