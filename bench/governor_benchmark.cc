@@ -127,19 +127,17 @@ void mixed_under_budget(benchmark::State& state) {
   const governor_stats after = governor->stats();
   state.SetItemsProcessed(state.iterations());
   const pause_stats& p = after.pauses;
-  state.counters["peak_unbounded_mib"] =
-      static_cast<double>(peak) / (1 << 20);
+  state.counters["peak_unbounded_mib"] = static_cast<double>(peak) / (1 << 20);
   state.counters["limit_mib"] =
       static_cast<double>(governor->hard_limit()) / (1 << 20);
-  state.counters["pauses"] =
-      static_cast<double>(p.count - before.pauses.count);
+  state.counters["pauses"] = static_cast<double>(p.count - before.pauses.count);
   state.counters["pause_max_us"] =
       std::chrono::duration<double, std::micro>(p.longest).count();
-  static constexpr const char* kBuckets[] = {"lt_1us",  "lt_10us", "lt_100us",
-                                             "lt_1ms",  "lt_10ms", "ge_10ms"};
+  static constexpr const char* kBuckets[] = {"lt_1us", "lt_10us", "lt_100us",
+                                             "lt_1ms", "lt_10ms", "ge_10ms"};
   for (std::size_t b = 0; b < p.histogram.size(); ++b) {
-    state.counters[std::string("pause_") + kBuckets[b]] = static_cast<double>(
-        p.histogram[b] - before.pauses.histogram[b]);
+    state.counters[std::string("pause_") + kBuckets[b]] =
+        static_cast<double>(p.histogram[b] - before.pauses.histogram[b]);
   }
   state.counters["limit_hits"] =
       static_cast<double>(after.limit_hits - before.limit_hits);

@@ -53,6 +53,7 @@ def load_rows(path):
             "ns": ns,
             "held_per_live": e.get("held_per_live"),
             "upstream_per_cycle": e.get("upstream_per_cycle"),
+            "pauses": {k: v for k, v in e.items() if k in PAUSE_COUNTERS},
         }
         groups.setdefault((workload, threads), OrderedDict())[resource] = row
     context = data.get("context", {})
@@ -81,6 +82,48 @@ def in_order(groups, resource_order):
             sorted(rows.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
         )
     return ordered
+
+
+# Counters of the governor workloads, shown in their own table.
+PAUSE_COUNTERS = [
+    "limit_mib", "peak_unbounded_mib", "live_mib", "limit_hits", "refused",
+    "pauses", "pause_lt_1us", "pause_lt_10us", "pause_lt_100us",
+    "pause_lt_1ms", "pause_lt_10ms", "pause_ge_10ms", "pause_max_us",
+    "reclaimed_mib",
+]
+
+
+def pause_table(groups):
+    """The pause histograms the governor workloads report, if any."""
+    lines = []
+    for (workload, threads), rows in groups.items():
+        for resource, row in rows.items():
+            counters = row.get("pauses") or {}
+            if "pauses" not in counters:
+                continue
+            if not lines:
+                lines = [
+                    "",
+                    "## Governor pauses",
+                    "",
+                    "| workload | resource | "
+                    + " | ".join(PAUSE_COUNTERS) + " |",
+                    "|---|---|" + "---:|" * len(PAUSE_COUNTERS),
+                ]
+            cells = []
+            for name in PAUSE_COUNTERS:
+                value = counters.get(name)
+                cells.append("—" if value is None else f"{value:.6g}")
+            lines.append(f"| {workload} | {resource} | " + " | ".join(cells) + " |")
+    if lines:
+        lines += [
+            "",
+            "Pauses are reclaim steps an allocating thread ran when the budget"
+            " (limit_mib, 80% of the footprint the same workload reaches"
+            " without one) refused it: counts by duration, the longest in"
+            " microseconds; refused: allocations that failed in the end.",
+        ]
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def ratio(rows, resource, other):
@@ -133,7 +176,7 @@ def markdown(groups, peers):
         "Cycles end with release() for monotonic_buffer_resource and reset()"
         " for monotonic_arena (which keeps its chunks).",
     ]
-    return "\n".join(lines + notes) + "\n"
+    return "\n".join(lines + notes) + "\n" + pause_table(groups)
 
 
 def svg(groups):

@@ -58,7 +58,9 @@ void handle_request(std::pmr::memory_resource* handler,
 // One line per governor, like a runtime's memory monitor: footprint against
 // the limit, live and cached bytes, refusals, and the pauses it caused.
 void print_summary(const strata::monitor_snapshot& snapshot) {
-  for (const auto& [name, fields] : snapshot.resources) {
+  for (const auto& resource : snapshot.resources) {
+    const std::string& name = resource.first;
+    const strata::monitor_sample& fields = resource.second;
     auto field = [&fields](std::string_view key) {
       for (const strata::monitor_field& f : fields) {
         if (f.name == key) return f.value;
@@ -69,10 +71,11 @@ void print_summary(const strata::monitor_snapshot& snapshot) {
         "%-8s footprint %6.2f / %6.2f MiB  live %6.2f MiB  cached %6.2f MiB  "
         "hits %5.0f  failed %5.0f  cycles %4.0f  pauses %5.0f (max %7.1f us)  "
         "waits %3.0f\n",
-        name.c_str(), field("footprint_bytes") / kMiB, field("hard_limit") / kMiB,
-        field("live_bytes") / kMiB, field("cached_bytes") / kMiB,
-        field("limit_hits"), field("failures"), field("reclaim_cycles"),
-        field("pauses"), field("pause_max_us"), field("waits"));
+        name.c_str(), field("footprint_bytes") / kMiB,
+        field("hard_limit") / kMiB, field("live_bytes") / kMiB,
+        field("cached_bytes") / kMiB, field("limit_hits"), field("failures"),
+        field("reclaim_cycles"), field("pauses"), field("pause_max_us"),
+        field("waits"));
   }
   std::fflush(stdout);
 }
@@ -85,14 +88,13 @@ int main(int argc, char** argv) {
                      std::chrono::duration_cast<std::chrono::nanoseconds>(
                          std::chrono::duration<double>(seconds));
 
-  strata::governor_resource process(
-      {.hard_limit = 48 * kMiB,
-       .policy = strata::pause_policy::wait,
-       .max_wait = std::chrono::milliseconds(20),
-       .critical_reserve = 1 * kMiB,
-       .background_reclaimer = true,
-       .soft_mark = 0.75},
-      std::pmr::new_delete_resource());
+  strata::governor_resource process({.hard_limit = 48 * kMiB,
+                                     .policy = strata::pause_policy::wait,
+                                     .max_wait = std::chrono::milliseconds(20),
+                                     .critical_reserve = 1 * kMiB,
+                                     .background_reclaimer = true,
+                                     .soft_mark = 0.75},
+                                    std::pmr::new_delete_resource());
 
   strata::resource_stack handler =
       strata::resource_stack::builder(&process)
@@ -102,19 +104,19 @@ int main(int argc, char** argv) {
   strata::resource_stack cache =
       strata::resource_stack::builder(&process)
           .size_classes()
-          .governor({.hard_limit = 8 * kMiB,
-                     .policy = strata::pause_policy::reclaim})
+          .governor(
+              {.hard_limit = 8 * kMiB, .policy = strata::pause_policy::reclaim})
           .build();
   auto& handler_governor = *handler.find<strata::governor_resource>();
   auto& cache_governor = *cache.find<strata::governor_resource>();
 
   int failures = 0;
   {
-    strata::memory_monitor monitor({.period = std::chrono::seconds(1)},
-                                   [](const strata::monitor_snapshot& s) {
-                                     print_summary(s);
-                                   });
-    monitor.watch("process", [&] { return strata::fields_of(process.stats()); });
+    strata::memory_monitor monitor(
+        {.period = std::chrono::seconds(1)},
+        [](const strata::monitor_snapshot& s) { print_summary(s); });
+    monitor.watch("process",
+                  [&] { return strata::fields_of(process.stats()); });
     monitor.watch("handler",
                   [&] { return strata::fields_of(handler_governor.stats()); });
     monitor.watch("cache",
@@ -142,7 +144,8 @@ int main(int argc, char** argv) {
         for (;;) {
           try {
             entries.emplace(
-                key, std::pmr::string(1024 + static_cast<std::size_t>(key) % 2048, 'v'));
+                key, std::pmr::string(
+                         1024 + static_cast<std::size_t>(key) % 2048, 'v'));
             order.push_back(key);
             break;
           } catch (const strata::limit_exceeded&) {

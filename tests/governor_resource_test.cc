@@ -31,11 +31,13 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+
 #include "strata/adapters/test_resource.h"
 #include "strata/limit_exceeded.h"
 #include "strata/reclaimable.h"
 #include "strata/resource_stack.h"
 #include "strata/sync_pool_resource.h"
+
 #include "testing/checker.h"
 
 namespace strata {
@@ -72,8 +74,7 @@ class recording_cache final : public reclaimable {
       }
     }
     std::size_t now = cached.load(std::memory_order_relaxed);
-    const std::size_t freed =
-        std::min({now, request.bytes, frees_per_call});
+    const std::size_t freed = std::min({now, request.bytes, frees_per_call});
     cached.store(now - freed, std::memory_order_relaxed);
     if (grows_after_call) cached.fetch_add(1 << 20, std::memory_order_relaxed);
     return {.bytes_freed = freed, .more_remains = now - freed > 0};
@@ -293,8 +294,7 @@ TEST_F(GovernorTest, GrowthOverAPoolIsCheckedWhenItsCacheRunsDry) {
 
 TEST_F(GovernorTest, NegativeGrowthNeverStartsACycle) {
   recording_cache cache;
-  governor_resource g({.growth_percent = 50, .growth_floor = 1000},
-                      &upstream_);
+  governor_resource g({.growth_percent = 50, .growth_floor = 1000}, &upstream_);
   g.add_reclaimable(cache);
   g.set_growth_percent(-1);
   EXPECT_EQ(g.growth_percent(), -1);
@@ -472,9 +472,10 @@ TEST_F(GovernorTest, NestedGovernorIsCountedInItsParent) {
 }
 
 TEST_F(GovernorTest, OuterLimitUnwindsToTheInnerTop) {
-  governor_resource process(
-      {.hard_limit = 1 << 20, .growth_percent = -1, .policy = pause_policy::fail},
-      &upstream_);
+  governor_resource process({.hard_limit = 1 << 20,
+                             .growth_percent = -1,
+                             .policy = pause_policy::fail},
+                            &upstream_);
   resource_stack subsystem =
       resource_stack::builder(&process)
           .sync_pool()
@@ -482,10 +483,12 @@ TEST_F(GovernorTest, OuterLimitUnwindsToTheInnerTop) {
           .build();
   auto* inner = subsystem.find<governor_resource>();
   std::vector<void*> blocks;
-  EXPECT_THROW(
-      for (int i = 0; i < 64; ++i) blocks.push_back(subsystem.top()->allocate(
-          32 << 10)),
-      limit_exceeded);
+  const auto fill = [&] {
+    for (int i = 0; i < 64; ++i) {
+      blocks.push_back(subsystem.top()->allocate(32 << 10));
+    }
+  };
+  EXPECT_THROW(fill(), limit_exceeded);
   EXPECT_GE(process.stats().limit_hits, 1u);
   EXPECT_GE(inner->stats().failures, 1u);
   EXPECT_LE(upstream_.stats().peak_bytes_in_use, 1u << 20);
@@ -499,8 +502,8 @@ TEST_F(GovernorTest, HeaderExampleWorks) {
   {
     strata::sync_pool_resource pool({}, &meter);
     strata::governor_resource governor(
-        {.hard_limit = 256 << 20, .policy = strata::pause_policy::wait},
-        &pool, &meter);
+        {.hard_limit = 256 << 20, .policy = strata::pause_policy::wait}, &pool,
+        &meter);
     governor.add_reclaimable(pool);
     {
       std::pmr::vector<char> v(1 << 20, &governor);  // counted, capped

@@ -21,9 +21,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+
 #include "strata/adapters/test_resource.h"
 #include "strata/limit_exceeded.h"
 #include "strata/scoped_default_resource.h"
+
 #include "testing/checker.h"
 
 namespace strata {
@@ -96,9 +98,9 @@ TEST_F(ResourceStackTest, BuildsBottomToTopTearsDownTopToBottom) {
     void* p = stack.top()->allocate(64);
     stack.top()->deallocate(p, 64);
   }
-  EXPECT_EQ(log, (std::vector<std::string>{"make a", "make b", "make c",
-                                           "destroy c", "destroy b",
-                                           "destroy a"}));
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"make a", "make b", "make c", "destroy c",
+                                      "destroy b", "destroy a"}));
 }
 
 TEST_F(ResourceStackTest, PutsAMeterBeneathEachGovernorsCaches) {
@@ -128,11 +130,10 @@ TEST_F(ResourceStackTest, PutsAMeterBeneathEachGovernorsCaches) {
 TEST_F(ResourceStackTest, NamedLayers) {
   bounded_pool_options pool;
   pool.block_size = 256;
-  resource_stack stack =
-      resource_stack::builder(&upstream_)
-          .limit({.limit = 1 << 20})
-          .arena()
-          .build();
+  resource_stack stack = resource_stack::builder(&upstream_)
+                             .limit({.limit = 1 << 20})
+                             .arena()
+                             .build();
   EXPECT_NE(stack.find<limit_resource>(), nullptr);
   EXPECT_NE(stack.find<monotonic_arena>(), nullptr);
   resource_stack pooled =
@@ -145,19 +146,20 @@ TEST_F(ResourceStackTest, NamedLayers) {
 TEST_F(ResourceStackTest, SizeRouterLayerRoutesBySize) {
   test_resource small(testing::recording_checker("small"), &upstream_);
   {
-    resource_stack stack = resource_stack::builder(&upstream_)
-                               .size_router({{.max_size = 256, .resource = &small}})
-                               .build();
+    resource_stack stack =
+        resource_stack::builder(&upstream_)
+            .size_router({{.max_size = 256, .resource = &small}})
+            .build();
     void* a = stack.top()->allocate(100);
     void* b = stack.top()->allocate(1000);
     EXPECT_EQ(small.stats().allocations, 1u);
     stack.top()->deallocate(a, 100);
     stack.top()->deallocate(b, 1000);
   }
-  EXPECT_THROW(static_cast<void>(resource_stack::builder(&upstream_)
-                                     .size_router({{.max_size = 256,
-                                                    .resource = nullptr}})
-                                     .build()),
+  EXPECT_THROW(static_cast<void>(
+                   resource_stack::builder(&upstream_)
+                       .size_router({{.max_size = 256, .resource = nullptr}})
+                       .build()),
                std::invalid_argument);
 }
 
@@ -194,9 +196,8 @@ TEST_F(ResourceStackTest, RegistersWithTheGovernorItIsBuiltOn) {
   governor_resource process({.growth_percent = -1}, &upstream_);
   std::vector<std::string> log;
   {
-    resource_stack stack = resource_stack::builder(&process)
-                               .layer(logging("cache", &log))
-                               .build();
+    resource_stack stack =
+        resource_stack::builder(&process).layer(logging("cache", &log)).build();
     EXPECT_NE(dynamic_cast<governor_meter*>(stack.layer(0)), nullptr)
         << "marks calls into the process governor";
     auto* cache = dynamic_cast<logging_layer*>(stack.top());
@@ -218,12 +219,12 @@ TEST_F(ResourceStackTest, ASingleThreadedCacheIsLeftToTheGovernorAboveIt) {
     made->thread_safe = false;
     return made;
   };
-  resource_stack stack =
-      resource_stack::builder(&process)
-          .layer(single_threaded)
-          .governor({.hard_limit = 1000, .growth_percent = -1,
-                     .policy = pause_policy::reclaim})
-          .build();
+  resource_stack stack = resource_stack::builder(&process)
+                             .layer(single_threaded)
+                             .governor({.hard_limit = 1000,
+                                        .growth_percent = -1,
+                                        .policy = pause_policy::reclaim})
+                             .build();
   auto* slabs = dynamic_cast<logging_layer*>(stack.layer(1));
   ASSERT_NE(slabs, nullptr);
   // Not from the process governor (another thread's), not from a step

@@ -151,24 +151,25 @@ monitor_sample fields_of(const governor_stats& s) {
   const auto us = [](std::chrono::nanoseconds d) {
     return std::chrono::duration<double, std::micro>(d).count();
   };
-  monitor_sample out = {{"live_bytes", as_value(s.live_bytes)},
-                        {"peak_live_bytes", as_value(s.peak_live_bytes)},
-                        {"footprint_bytes", as_value(s.footprint_bytes)},
-                        {"peak_footprint_bytes", as_value(s.peak_footprint_bytes)},
-                        {"cached_bytes", as_value(s.cached_bytes)},
-                        {"hard_limit", as_value(s.hard_limit)},
-                        {"allocations", as_value(s.allocations)},
-                        {"deallocations", as_value(s.deallocations)},
-                        {"limit_hits", as_value(s.limit_hits)},
-                        {"failures", as_value(s.failures)},
-                        {"reclaim_cycles", as_value(s.reclaim_cycles)},
-                        {"bytes_reclaimed", as_value(s.bytes_reclaimed)},
-                        {"background_steps", as_value(s.background_steps)},
-                        {"pauses", as_value(s.pauses.count)},
-                        {"pause_total_us", us(s.pauses.total)},
-                        {"pause_max_us", us(s.pauses.longest)}};
-  static constexpr const char* kBuckets[] = {"lt_1us",  "lt_10us", "lt_100us",
-                                             "lt_1ms",  "lt_10ms", "ge_10ms"};
+  monitor_sample out = {
+      {"live_bytes", as_value(s.live_bytes)},
+      {"peak_live_bytes", as_value(s.peak_live_bytes)},
+      {"footprint_bytes", as_value(s.footprint_bytes)},
+      {"peak_footprint_bytes", as_value(s.peak_footprint_bytes)},
+      {"cached_bytes", as_value(s.cached_bytes)},
+      {"hard_limit", as_value(s.hard_limit)},
+      {"allocations", as_value(s.allocations)},
+      {"deallocations", as_value(s.deallocations)},
+      {"limit_hits", as_value(s.limit_hits)},
+      {"failures", as_value(s.failures)},
+      {"reclaim_cycles", as_value(s.reclaim_cycles)},
+      {"bytes_reclaimed", as_value(s.bytes_reclaimed)},
+      {"background_steps", as_value(s.background_steps)},
+      {"pauses", as_value(s.pauses.count)},
+      {"pause_total_us", us(s.pauses.total)},
+      {"pause_max_us", us(s.pauses.longest)}};
+  static constexpr const char* kBuckets[] = {"lt_1us", "lt_10us", "lt_100us",
+                                             "lt_1ms", "lt_10ms", "ge_10ms"};
   for (std::size_t b = 0; b < s.pauses.histogram.size(); ++b) {
     out.push_back({std::string("pauses_") + kBuckets[b],
                    as_value(s.pauses.histogram[b])});

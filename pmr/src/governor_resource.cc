@@ -113,7 +113,8 @@ void* governor_meter::allocate(std::size_t bytes, std::size_t alignment) {
   if (g != nullptr) {
     g->charge(bytes, g->calling_thread_is_critical());
   } else {
-    raise_to(peak_, in_use_.fetch_add(bytes, std::memory_order_relaxed) + bytes);
+    raise_to(peak_,
+             in_use_.fetch_add(bytes, std::memory_order_relaxed) + bytes);
   }
   try {
     const meter_depth_guard depth;
@@ -333,11 +334,11 @@ void* governor_resource::allocate_counted(slot* s, std::size_t bytes,
     flush(s, static_cast<std::int64_t>(bytes));
   } else {
     exited_allocations_.fetch_add(1, std::memory_order_relaxed);
-    const std::int64_t live =
-        live_.fetch_add(static_cast<std::int64_t>(bytes),
-                        std::memory_order_relaxed) +
-        static_cast<std::int64_t>(bytes);
-    raise_to(peak_live_, static_cast<std::size_t>(std::max<std::int64_t>(0, live)));
+    const std::int64_t live = live_.fetch_add(static_cast<std::int64_t>(bytes),
+                                              std::memory_order_relaxed) +
+                              static_cast<std::int64_t>(bytes);
+    raise_to(peak_live_,
+             static_cast<std::size_t>(std::max<std::int64_t>(0, live)));
   }
   return p;
 }
@@ -387,7 +388,8 @@ void governor_resource::deallocate_slow(void* p, std::size_t bytes,
     flush(s, -static_cast<std::int64_t>(bytes));
   } else {
     exited_deallocations_.fetch_add(1, std::memory_order_relaxed);
-    live_.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+    live_.fetch_sub(static_cast<std::int64_t>(bytes),
+                    std::memory_order_relaxed);
     if (has_waiters()) wake_waiters();
   }
 }
@@ -425,8 +427,8 @@ void governor_resource::set_thresholds(slot* s,
     // Near the growth target, batches shrink so the crossing is seen within
     // a few allocations.
     above = std::min<std::int64_t>(
-        batch, static_cast<std::int64_t>(std::min<std::size_t>(
-                   (target - live) / 4, INT64_MAX)));
+        batch, static_cast<std::int64_t>(
+                   std::min<std::size_t>((target - live) / 4, INT64_MAX)));
   }
   s->flush_above = above;
   s->flush_below = -batch;
@@ -448,9 +450,8 @@ void governor_resource::charge(std::size_t bytes, bool critical) {
     if (bytes > limit || now > limit - bytes) {
       throw governor_refusal(this, bytes, now, limit);
     }
-  } while (!in_use.compare_exchange_weak(now, now + bytes,
-                                         std::memory_order_acq_rel,
-                                         std::memory_order_acquire));
+  } while (!in_use.compare_exchange_weak(
+      now, now + bytes, std::memory_order_acq_rel, std::memory_order_acquire));
   raise_to(meter_->peak_, now + bytes);
   if (options_.background_reclaimer &&
       static_cast<double>(now + bytes) >
@@ -498,9 +499,9 @@ void governor_resource::handle_refusal(attempt& a) {
         a.waiting = true;
         a.wait_start = now;
         a.wait_until =
-            now + std::chrono::duration_cast<clock_type::duration>(
-                      std::min(options_.max_wait,
-                               std::chrono::nanoseconds(std::chrono::hours(24))));
+            now + std::chrono::duration_cast<clock_type::duration>(std::min(
+                      options_.max_wait,
+                      std::chrono::nanoseconds(std::chrono::hours(24))));
       }
       if (now < a.wait_until &&
           a.refuser->wait_for_change(a.footprint_at_refusal, a.wait_until)) {
@@ -532,8 +533,7 @@ bool governor_resource::reclaim_for(std::size_t needed,
   if (caches_.empty()) return false;
   // After a step that freed less than its request needed, try again only
   // once the caches hold that much more: never spin in reclaim.
-  if (futile_ &&
-      all_cached_locked() < saturating_add(futile_cached_, needed)) {
+  if (futile_ && all_cached_locked() < saturating_add(futile_cached_, needed)) {
     return false;
   }
   const auto start = clock_type::now();
@@ -561,26 +561,26 @@ bool governor_resource::reclaim_allowed(clock_type::time_point now) {
 }
 
 reclaim_result governor_resource::step_locked(std::size_t bytes,
-                                             bool on_allocating_thread) {
+                                              bool on_allocating_thread) {
   reclaim_result total;
-  const auto end = clock_type::now() +
-                   std::chrono::duration_cast<clock_type::duration>(
-                       std::min(options_.max_pause,
-                                std::chrono::nanoseconds(std::chrono::hours(1))));
+  const auto end =
+      clock_type::now() +
+      std::chrono::duration_cast<clock_type::duration>(std::min(
+          options_.max_pause, std::chrono::nanoseconds(std::chrono::hours(1))));
   const std::size_t n = caches_.size();
   for (std::size_t visited = 0; visited < n && total.bytes_freed < bytes;) {
     if (cursor_ >= n) cursor_ = 0;
     reclaimable* cache = caches_[cursor_].cache;
-    bool done_with_cache = !caches_[cursor_].any_thread && !on_allocating_thread;
+    bool done_with_cache =
+        !caches_[cursor_].any_thread && !on_allocating_thread;
     // A cache may need two calls to give up what it holds (a pool that
     // ages its blocks over two cycles).
-    for (int call = 0; !done_with_cache && call < 2 && total.bytes_freed < bytes;
-         ++call) {
+    for (int call = 0;
+         !done_with_cache && call < 2 && total.bytes_freed < bytes; ++call) {
       const auto now = clock_type::now();
       if (now >= end) break;
-      const reclaim_result r =
-          cache->reclaim({.bytes = bytes - total.bytes_freed,
-                          .time_budget = end - now});
+      const reclaim_result r = cache->reclaim(
+          {.bytes = bytes - total.bytes_freed, .time_budget = end - now});
       total.bytes_freed += r.bytes_freed;
       done_with_cache = !r.more_remains || call == 1;
       if (done_with_cache) break;
@@ -628,10 +628,10 @@ void governor_resource::update_cycle_target(std::size_t live) noexcept {
   if (percent >= 0) {
     const double grown = static_cast<double>(live) *
                          (1.0 + static_cast<double>(percent) / 100.0);
-    target = grown >= static_cast<double>(SIZE_MAX)
-                 ? SIZE_MAX
-                 : std::max(options_.growth_floor,
-                            static_cast<std::size_t>(grown));
+    target =
+        grown >= static_cast<double>(SIZE_MAX)
+            ? SIZE_MAX
+            : std::max(options_.growth_floor, static_cast<std::size_t>(grown));
   }
   next_cycle_at_.store(target, std::memory_order_relaxed);
 }
@@ -697,8 +697,8 @@ void governor_resource::trim_in_background() {
     const std::lock_guard lock(reclaim_mu_);
     const auto start = clock_type::now();
     if (caches_.empty() || !reclaim_allowed(start)) return;
-    const reclaim_result r =
-        step_locked(over ? now - soft : SIZE_MAX, /*on_allocating_thread=*/false);
+    const reclaim_result r = step_locked(over ? now - soft : SIZE_MAX,
+                                         /*on_allocating_thread=*/false);
     bucket_level_ += clock_type::now() - start;
     ++background_steps_;
     // A cycle that was due ends with its pass; a step that freed nothing
@@ -726,7 +726,8 @@ void governor_resource::add_reclaimable(reclaimable& cache,
 
 void governor_resource::remove_reclaimable(reclaimable& cache) noexcept {
   const std::lock_guard lock(reclaim_mu_);
-  std::erase_if(caches_, [&](const registered& r) { return r.cache == &cache; });
+  std::erase_if(caches_,
+                [&](const registered& r) { return r.cache == &cache; });
   cursor_ = 0;
 }
 
@@ -789,9 +790,9 @@ governor_stats governor_resource::stats() const {
   // Unmetered, the peak is exact (the footprint's); otherwise sampled where
   // live bytes are counted.
   out.peak_live_bytes =
-      metered_ ? std::max(out.live_bytes,
-                          peak_live_.load(std::memory_order_relaxed))
-               : meter_->peak();
+      metered_
+          ? std::max(out.live_bytes, peak_live_.load(std::memory_order_relaxed))
+          : meter_->peak();
   out.footprint_bytes = footprint();
   out.peak_footprint_bytes = meter_->peak();
   out.cached_bytes = cached_bytes();

@@ -41,8 +41,8 @@ namespace {
 
 template <class Resource, class Options>
 resource_stack::layer_factory factory_of(Options options) {
-  return [options = std::move(options)](
-             std::pmr::memory_resource* upstream) mutable
+  return [options =
+              std::move(options)](std::pmr::memory_resource* upstream) mutable
          -> std::unique_ptr<std::pmr::memory_resource> {
     return std::make_unique<Resource>(std::move(options), upstream);
   };
@@ -90,7 +90,8 @@ resource_stack::builder& resource_stack::builder::governor(
 }
 
 resource_stack::builder& resource_stack::builder::layer(layer_factory make) {
-  specs_.push_back({.make = std::move(make), .is_governor = false, .governor = {}});
+  specs_.push_back(
+      {.make = std::move(make), .is_governor = false, .governor = {}});
   return *this;
 }
 

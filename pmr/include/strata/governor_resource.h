@@ -158,7 +158,7 @@ struct pause_stats {
 
 /// A snapshot of a governor's counters.
 struct governor_stats {
-  std::size_t live_bytes = 0;   ///< held by users now (batched: see header)
+  std::size_t live_bytes = 0;  ///< held by users now (batched: see header)
   std::size_t peak_live_bytes = 0;
   std::size_t footprint_bytes = 0;  ///< held from beneath the stack now
   std::size_t peak_footprint_bytes = 0;
@@ -166,8 +166,8 @@ struct governor_stats {
   std::size_t hard_limit = 0;
   std::size_t allocations = 0;
   std::size_t deallocations = 0;
-  std::size_t limit_hits = 0;  ///< allocations refused at least once
-  std::size_t failures = 0;    ///< allocations that threw limit_exceeded
+  std::size_t limit_hits = 0;      ///< allocations refused at least once
+  std::size_t failures = 0;        ///< allocations that threw limit_exceeded
   std::size_t reclaim_cycles = 0;  ///< completed passes over the caches
   std::size_t bytes_reclaimed = 0;
   std::size_t background_steps = 0;
@@ -192,9 +192,8 @@ class governor_meter final : public internal::resource_base<governor_meter> {
 
   /// Charges the governor's footprint (throws its refusal when the charge
   /// would pass its limit), then asks the upstream.
-  [[nodiscard]] void* allocate(std::size_t bytes,
-                               std::size_t alignment = alignof(
-                                   std::max_align_t));
+  [[nodiscard]] void* allocate(
+      std::size_t bytes, std::size_t alignment = alignof(std::max_align_t));
   /// Gives the block back, then refunds it.
   void deallocate(void* p, std::size_t bytes,
                   std::size_t alignment = alignof(std::max_align_t)) noexcept;
@@ -253,8 +252,7 @@ class governor_resource final
       return allocate_slow(bytes, alignment);
     }
     auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
-    if (ABSL_PREDICT_TRUE(s != nullptr &&
-                          (alignment & (alignment - 1)) == 0 &&
+    if (ABSL_PREDICT_TRUE(s != nullptr && (alignment & (alignment - 1)) == 0 &&
                           alignment != 0)) {
       const std::int64_t pending = s->pending.load(std::memory_order_relaxed) +
                                    static_cast<std::int64_t>(bytes);
@@ -303,7 +301,9 @@ class governor_resource final
     explicit critical_guard(governor_resource* governor);
     void* slot_;  // the thread's slot, or nullptr on an exiting thread
   };
-  [[nodiscard]] critical_guard critical_section() { return critical_guard(this); }
+  [[nodiscard]] critical_guard critical_section() {
+    return critical_guard(this);
+  }
 
   /// Registers a cache the governor may reclaim (and, `inside`, counts in
   /// the footprint). It must stay alive until removed. A cache whose

@@ -301,7 +301,7 @@ class size_class_resource final
   std::vector<std::uint8_t> large_index_;
   span sentinel_{};  // current_ of a class with no span yet: never has room
 
-  std::size_t requested_bytes_ = 0;     // asked for, in class blocks
+  std::size_t requested_bytes_ = 0;  // asked for, in class blocks
   // Read by cached_bytes() and stats() from any thread (a governor's, a
   // monitor's); written by the one thread using the resource.
   internal::owner_counter class_bytes_in_use_;  // class sizes of blocks in use

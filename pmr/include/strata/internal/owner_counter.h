@@ -15,17 +15,25 @@ class owner_counter {
   owner_counter() = default;
   owner_counter(const owner_counter&) = delete;
   owner_counter& operator=(const owner_counter&) = delete;
+  owner_counter(owner_counter&&) = delete;
+  owner_counter& operator=(owner_counter&&) = delete;
+  ~owner_counter() = default;
 
   // Only the owning thread (or whoever holds its lock) writes.
   owner_counter& operator=(std::size_t value) noexcept {
     value_.store(value, std::memory_order_relaxed);
     return *this;
   }
-  owner_counter& operator+=(std::size_t n) noexcept { return *this = *this + n; }
-  owner_counter& operator-=(std::size_t n) noexcept { return *this = *this - n; }
+  owner_counter& operator+=(std::size_t n) noexcept {
+    return *this = *this + n;
+  }
+  owner_counter& operator-=(std::size_t n) noexcept {
+    return *this = *this - n;
+  }
 
   // Any thread reads: a snapshot.
-  operator std::size_t() const noexcept {  // NOLINT(google-explicit-constructor)
+  operator std::size_t()
+      const noexcept {  // NOLINT(google-explicit-constructor)
     return value_.load(std::memory_order_relaxed);
   }
 
