@@ -346,10 +346,19 @@ void* governor_resource::allocate_counted(slot* s, std::size_t bytes,
 void governor_resource::after_pool_miss() noexcept {
   // The pool's cache ran dry, so live bytes may have grown: the one place,
   // over a pool, where the growth target is checked.
-  if (next_cycle_at_.load(std::memory_order_relaxed) == SIZE_MAX ||
-      tls_meter_depth > 0) {
+  const std::size_t target = next_cycle_at_.load(std::memory_order_relaxed);
+  if (target == SIZE_MAX || tls_meter_depth > 0) return;
+  // Live bytes are at most the footprint, and reading the caches takes
+  // their locks: look only when the footprint is past the target and has
+  // moved by a batch since the last look.
+  const std::size_t now = footprint();
+  if (now < target) return;
+  const std::size_t last = growth_checked_at_.load(std::memory_order_relaxed);
+  const std::size_t batch = options_.count_batch;
+  if (now < saturating_add(last, batch) && last < saturating_add(now, batch)) {
     return;
   }
+  growth_checked_at_.store(now, std::memory_order_relaxed);
   std::size_t live = 0;
   try {
     live = live_now();

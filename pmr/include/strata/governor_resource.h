@@ -456,6 +456,9 @@ class governor_resource final
   std::atomic<int> growth_percent_;
   std::atomic<std::size_t> next_cycle_at_;  // live bytes that start a cycle
   std::atomic<std::size_t> live_after_cycle_{0};
+  // Over a pool: the footprint when live bytes were last compared with the
+  // target.
+  std::atomic<std::size_t> growth_checked_at_{0};
 
   // Flushed live bytes; signed, since a thread may free what another has
   // not flushed yet.
