@@ -8,7 +8,7 @@
 // is charged where memory enters the stack, by a governor_meter placed
 // beneath the caching layers:
 //
-//   users --> governor_resource      counts live bytes (per-thread, batched)
+//   users --> governor_resource      counts live bytes and calls (below)
 //               |
 //             sync_pool / size classes / arenas   (reclaimable caches)
 //               |
@@ -17,9 +17,20 @@
 //             upstream               caches above absorb the common case
 //
 // so the hard limit holds exactly, for any number of threads, while the
-// common allocation touches only the calling thread's counters. Without a
-// meter the governor charges its own calls, one shared atomic per call (the
-// footprint is then the live bytes). resource_stack builds this shape.
+// common allocation touches only the calling thread's counters. The limit
+// needs no per-thread credit and never strands any in idle threads: it is
+// charged where every byte enters the stack, and the pools above make that
+// rare. Live bytes (for the growth target and the stats) are counted three
+// ways, cheapest first:
+//   - over a sync_pool_resource with a meter (what resource_stack builds),
+//     the pool's inline fast paths are the governor's and it counts nothing
+//     of its own on them: live bytes are the footprint less what the inside
+//     caches hold (so in the pool's block sizes), calls are the pool's;
+//   - over any other upstream with a meter, in per-thread counters flushed
+//     in batches of `count_batch`, batches that shrink near the growth
+//     target so the cycle starts at the allocation that reaches it;
+//   - without a meter, the governor charges its own calls (one shared
+//     atomic per call), and live bytes are the footprint.
 //
 // When a charge would pass `hard_limit`, the meter refuses; the refusal
 // unwinds to the governor on top, outside every lock of the layers in
@@ -158,7 +169,7 @@ struct pause_stats {
 
 /// A snapshot of a governor's counters.
 struct governor_stats {
-  std::size_t live_bytes = 0;  ///< held by users now (batched: see header)
+  std::size_t live_bytes = 0;  ///< held by users now (see the header)
   std::size_t peak_live_bytes = 0;
   std::size_t footprint_bytes = 0;  ///< held from beneath the stack now
   std::size_t peak_footprint_bytes = 0;
