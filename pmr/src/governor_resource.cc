@@ -171,7 +171,13 @@ governor_resource::governor_resource(const governor_options& options,
   update_cycle_target(0);
   id_ = internal::register_slot_owner(this);
   if (options_.background_reclaimer) {
-    background_ = std::thread([this] { background_loop(); });
+    try {
+      background_ = std::thread([this] { background_loop(); });
+    } catch (...) {  // no thread: undo what the destructor would
+      internal::unregister_slot_owner(id_, [] {});
+      if (metered_) meter_->governor_.store(nullptr, std::memory_order_release);
+      throw;
+    }
   }
 }
 
@@ -193,16 +199,26 @@ governor_resource::~governor_resource() {
     }
     slots_.clear();
   });
-  if (metered_) meter_->governor_.store(nullptr, std::memory_order_release);
   if constexpr (internal::kChecked) {
-    const std::int64_t left = live_.load(std::memory_order_relaxed);
-    if (left != 0) {
+    // Over a pool the pool counts the blocks users hold; otherwise the
+    // governor counts the bytes (unmetered, they are its footprint).
+    if (pool_ != nullptr) {
+      const std::size_t blocks = pool_->blocks_in_use();
+      if (blocks != 0) {
+        std::fprintf(stderr,
+                     "strata: governor_resource: destroyed with %zu blocks "
+                     "still outstanding\n",
+                     blocks);
+      }
+    } else if (const std::size_t left = counted_live(); left != 0) {
       std::fprintf(stderr,
-                   "strata: governor_resource: destroyed with %lld bytes "
+                   "strata: governor_resource: destroyed with %zu bytes "
                    "still outstanding\n",
-                   static_cast<long long>(left));
+                   left);
     }
+    own_meter_.in_use_.store(0, std::memory_order_relaxed);  // said once
   }
+  if (metered_) meter_->governor_.store(nullptr, std::memory_order_release);
 }
 
 governor_resource::slot* governor_resource::thread_slot() {
