@@ -133,10 +133,8 @@ void mixed_under_budget(benchmark::State& state) {
   state.counters["pauses"] = static_cast<double>(p.count - before.pauses.count);
   state.counters["pause_max_us"] =
       std::chrono::duration<double, std::micro>(p.longest).count();
-  static constexpr const char* kBuckets[] = {"lt_1us", "lt_10us", "lt_100us",
-                                             "lt_1ms", "lt_10ms", "ge_10ms"};
   for (std::size_t b = 0; b < p.histogram.size(); ++b) {
-    state.counters[std::string("pause_") + kBuckets[b]] =
+    state.counters["pause_" + std::string(pause_stats::kBucketNames[b])] =
         static_cast<double>(p.histogram[b] - before.pauses.histogram[b]);
   }
   state.counters["limit_hits"] =

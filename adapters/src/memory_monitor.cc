@@ -168,10 +168,8 @@ monitor_sample fields_of(const governor_stats& s) {
       {"pauses", as_value(s.pauses.count)},
       {"pause_total_us", us(s.pauses.total)},
       {"pause_max_us", us(s.pauses.longest)}};
-  static constexpr const char* kBuckets[] = {"lt_1us", "lt_10us", "lt_100us",
-                                             "lt_1ms", "lt_10ms", "ge_10ms"};
   for (std::size_t b = 0; b < s.pauses.histogram.size(); ++b) {
-    out.push_back({std::string("pauses_") + kBuckets[b],
+    out.push_back({"pauses_" + std::string(pause_stats::kBucketNames[b]),
                    as_value(s.pauses.histogram[b])});
   }
   out.push_back({"waits", as_value(s.waits)});

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "strata/internal/atomic_max.h"
+
 namespace strata {
 namespace {
 
@@ -82,10 +84,7 @@ void stats_resource::report(counters& c) noexcept {
   const std::int64_t now =
       live_.fetch_add(c.unreported, std::memory_order_relaxed) + c.unreported;
   c.unreported = 0;
-  std::int64_t peak = peak_.load(std::memory_order_relaxed);
-  while (now > peak &&
-         !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-  }
+  internal::raise_to(peak_, now);
 }
 
 void stats_resource::thread_exiting(void* slot) noexcept {

@@ -4,8 +4,10 @@
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <optional>
 
 #include "strata/internal/alignment.h"
+#include "strata/internal/atomic_max.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/limit_exceeded.h"
 
@@ -35,14 +37,9 @@ std::size_t saturating_add(std::size_t a, std::size_t b) noexcept {
   return a > SIZE_MAX - b ? SIZE_MAX : a + b;
 }
 
-void raise_to(std::atomic<std::size_t>& peak, std::size_t value) noexcept {
-  std::size_t seen = peak.load(std::memory_order_relaxed);
-  while (value > seen &&
-         !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
-  }
-}
-
 }  // namespace
+
+using internal::raise_to;
 
 // A governor's refusal of a footprint charge. It derives from
 // limit_exceeded, so a refusal that escapes a hand-built stack without a
@@ -241,11 +238,8 @@ void governor_resource::thread_exiting(void* opaque) noexcept {
   auto* s = static_cast<slot*>(opaque);
   live_.fetch_add(s->pending.load(std::memory_order_relaxed),
                   std::memory_order_relaxed);
-  exited_allocations_.fetch_add(s->allocations.load(std::memory_order_relaxed),
-                                std::memory_order_relaxed);
-  exited_deallocations_.fetch_add(
-      s->deallocations.load(std::memory_order_relaxed),
-      std::memory_order_relaxed);
+  exited_allocations_.fetch_add(s->allocations, std::memory_order_relaxed);
+  exited_deallocations_.fetch_add(s->deallocations, std::memory_order_relaxed);
   {
     const std::lock_guard lock(slots_mu_);
     std::erase(slots_, s);
@@ -278,20 +272,8 @@ std::size_t governor_resource::live_now() const {
 void* governor_resource::allocate_slow(std::size_t bytes,
                                        std::size_t alignment) {
   internal::check_alignment(kName, alignment);
-  if (pool_ != nullptr) {
-    attempt a(this, bytes);
-    for (;;) {
-      try {
-        void* p = pool_->allocate_slow(bytes, alignment);
-        after_pool_miss();
-        return p;
-      } catch (const governor_refusal& refusal) {
-        a.refused(refusal);
-        handle_refusal(a);
-      }
-    }
-  }
-  slot* s = thread_slot();
+  // Over a pool the pool counts: no slot needed.
+  slot* s = pool_ != nullptr ? nullptr : thread_slot();
   attempt a(this, bytes);
   return allocate_retrying(s, bytes, alignment, a);
 }
@@ -309,7 +291,7 @@ void* governor_resource::allocate_counted_here(slot* s, std::int64_t pending,
     return allocate_retrying(s, bytes, alignment, a);
   }
   s->pending.store(pending, std::memory_order_relaxed);
-  bump(s->allocations);
+  s->allocations += 1;
   return p;
 }
 
@@ -327,6 +309,11 @@ void* governor_resource::allocate_retrying(slot* s, std::size_t bytes,
 
 void* governor_resource::allocate_counted(slot* s, std::size_t bytes,
                                           std::size_t alignment) {
+  if (pool_ != nullptr) {
+    void* p = pool_->allocate_slow(bytes, alignment);
+    after_pool_miss();
+    return p;
+  }
   if (!metered_) charge(bytes, s != nullptr && s->critical_depth > 0);
   void* p = nullptr;
   try {
@@ -338,7 +325,7 @@ void* governor_resource::allocate_counted(slot* s, std::size_t bytes,
   if (!metered_) {
     // The charge counted the bytes: only the call is left to count.
     if (s != nullptr) {
-      bump(s->allocations);
+      s->allocations += 1;
     } else {
       exited_allocations_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -346,7 +333,7 @@ void* governor_resource::allocate_counted(slot* s, std::size_t bytes,
       run_growth_cycle(s);
     }
   } else if (s != nullptr) {
-    bump(s->allocations);
+    s->allocations += 1;
     flush(s, static_cast<std::int64_t>(bytes));
   } else {
     exited_allocations_.fetch_add(1, std::memory_order_relaxed);
@@ -404,12 +391,12 @@ void governor_resource::deallocate_slow(void* p, std::size_t bytes,
   if (!metered_) {
     own_meter_.deallocate_uncharged(bytes);  // wakes waiters
     if (s != nullptr) {
-      bump(s->deallocations);
+      s->deallocations += 1;
     } else {
       exited_deallocations_.fetch_add(1, std::memory_order_relaxed);
     }
   } else if (s != nullptr) {
-    bump(s->deallocations);
+    s->deallocations += 1;
     flush(s, -static_cast<std::int64_t>(bytes));
   } else {
     exited_deallocations_.fetch_add(1, std::memory_order_relaxed);
@@ -561,15 +548,24 @@ bool governor_resource::reclaim_for(std::size_t needed,
   if (futile_ && all_cached_locked() < saturating_add(futile_cached_, needed)) {
     return false;
   }
-  const auto start = clock_type::now();
-  if (!reclaim_allowed(start)) return false;
-  const reclaim_result r = step_locked(needed, on_allocating_thread);
-  const auto pause = clock_type::now() - start;
-  bucket_level_ += pause;
-  record_pause(pause);
+  const std::optional<reclaim_result> step =
+      bucketed_step_locked(needed, on_allocating_thread, /*pause=*/true);
+  if (!step) return false;
+  const reclaim_result r = *step;
   futile_ = r.bytes_freed < needed;
   if (futile_) futile_cached_ = all_cached_locked();
   return r.bytes_freed > 0;
+}
+
+std::optional<reclaim_result> governor_resource::bucketed_step_locked(
+    std::size_t bytes, bool on_allocating_thread, bool pause) {
+  const auto start = clock_type::now();
+  if (!reclaim_allowed(start)) return std::nullopt;
+  const reclaim_result r = step_locked(bytes, on_allocating_thread);
+  const std::chrono::nanoseconds took = clock_type::now() - start;
+  bucket_level_ += took;
+  if (pause) record_pause(took);
+  return r;
 }
 
 bool governor_resource::reclaim_allowed(clock_type::time_point now) {
@@ -670,17 +666,13 @@ void governor_resource::run_growth_cycle(slot* s) noexcept {
   const std::unique_lock lock(reclaim_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is reclaiming already
   if (live_locked() < next_cycle_at_.load(std::memory_order_relaxed)) return;
-  const auto start = clock_type::now();
   if (caches_.empty()) {
     ++cycles_;
     update_cycle_target(live_locked());
     return;
   }
-  if (!reclaim_allowed(start)) return;
-  step_locked(SIZE_MAX, /*on_allocating_thread=*/true);
-  const auto pause = clock_type::now() - start;
-  bucket_level_ += pause;
-  record_pause(pause);
+  static_cast<void>(bucketed_step_locked(
+      SIZE_MAX, /*on_allocating_thread=*/true, /*pause=*/true));
 }
 
 // ----------------------------------------------------- the background loop --
@@ -720,11 +712,12 @@ void governor_resource::trim_in_background() {
         live_now() >= next_cycle_at_.load(std::memory_order_relaxed);
     if (!over && !cycle_due) return;
     const std::lock_guard lock(reclaim_mu_);
-    const auto start = clock_type::now();
-    if (caches_.empty() || !reclaim_allowed(start)) return;
-    const reclaim_result r = step_locked(over ? now - soft : SIZE_MAX,
-                                         /*on_allocating_thread=*/false);
-    bucket_level_ += clock_type::now() - start;
+    if (caches_.empty()) return;
+    const std::optional<reclaim_result> step =
+        bucketed_step_locked(over ? now - soft : SIZE_MAX,
+                             /*on_allocating_thread=*/false, /*pause=*/false);
+    if (!step) return;
+    const reclaim_result r = *step;
     ++background_steps_;
     // A cycle that was due ends with its pass; a step that freed nothing
     // means the caches hold nothing more to give now.
@@ -758,11 +751,9 @@ void governor_resource::remove_reclaimable(reclaimable& cache) noexcept {
 
 reclaim_result governor_resource::reclaim_step(std::size_t bytes) {
   const std::lock_guard lock(reclaim_mu_);
-  const auto start = clock_type::now();
-  if (!reclaim_allowed(start)) return {.bytes_freed = 0, .more_remains = true};
-  const reclaim_result r = step_locked(bytes, /*on_allocating_thread=*/false);
-  bucket_level_ += clock_type::now() - start;
-  return r;
+  return bucketed_step_locked(bytes, /*on_allocating_thread=*/false,
+                              /*pause=*/false)
+      .value_or(reclaim_result{.bytes_freed = 0, .more_remains = true});
 }
 
 void governor_resource::set_hard_limit(std::size_t bytes) noexcept {
@@ -805,8 +796,8 @@ governor_stats governor_resource::stats() const {
     out.deallocations = exited_deallocations_.load(std::memory_order_relaxed);
     for (const slot* s : slots_) {
       live += s->pending.load(std::memory_order_relaxed);
-      out.allocations += s->allocations.load(std::memory_order_relaxed);
-      out.deallocations += s->deallocations.load(std::memory_order_relaxed);
+      out.allocations += s->allocations;
+      out.deallocations += s->deallocations;
     }
     out.live_bytes =
         metered_ ? static_cast<std::size_t>(std::max<std::int64_t>(0, live))

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "strata/internal/alignment.h"
+#include "strata/internal/atomic_max.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/limit_exceeded.h"
 
@@ -66,11 +67,7 @@ void* limit_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
 }
 
 void limit_resource::raise_peak(std::size_t in_use_now) noexcept {
-  std::size_t peak = peak_.load(std::memory_order_relaxed);
-  while (in_use_now > peak &&
-         !peak_.compare_exchange_weak(peak, in_use_now,
-                                      std::memory_order_relaxed)) {
-  }
+  internal::raise_to(peak_, in_use_now);
 }
 
 limit_resource_stats limit_resource::stats() const noexcept {

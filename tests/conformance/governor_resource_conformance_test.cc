@@ -26,10 +26,13 @@ struct governor_factory : conformance_traits {
   }
 };
 
-// A built stack, as one resource.
+// A built stack, as one resource; it may own the governor it is built on
+// (destroyed after the stack).
 class owned_stack final : public std::pmr::memory_resource {
  public:
-  explicit owned_stack(resource_stack stack) : stack_(std::move(stack)) {}
+  explicit owned_stack(resource_stack stack,
+                       std::unique_ptr<governor_resource> base = nullptr)
+      : base_(std::move(base)), stack_(std::move(stack)) {}
 
  private:
   void* do_allocate(std::size_t n, std::size_t a) override {
@@ -42,6 +45,7 @@ class owned_stack final : public std::pmr::memory_resource {
     return this == &o;
   }
 
+  std::unique_ptr<governor_resource> base_;
   resource_stack stack_;
 };
 
@@ -60,37 +64,18 @@ struct governed_stack_factory : conformance_traits {
   }
 };
 
-// A subsystem's stack built on a process governor (which the factory's
-// resource owns too, beneath the stack).
-class subsystem_over_governor final : public std::pmr::memory_resource {
- public:
-  explicit subsystem_over_governor(std::pmr::memory_resource* upstream)
-      : process_({.hard_limit = std::size_t{4} << 30}, upstream),
-        stack_(resource_stack::builder(&process_)
-                   .sync_pool()
-                   .governor({.hard_limit = std::size_t{2} << 30})
-                   .build()) {}
-
- private:
-  void* do_allocate(std::size_t n, std::size_t a) override {
-    return stack_.top()->allocate(n, a);
-  }
-  void do_deallocate(void* p, std::size_t n, std::size_t a) override {
-    stack_.top()->deallocate(p, n, a);
-  }
-  bool do_is_equal(const memory_resource& o) const noexcept override {
-    return this == &o;
-  }
-
-  governor_resource process_;
-  resource_stack stack_;
-};
-
+// A subsystem's stack built on a process governor.
 struct subsystem_factory : conformance_traits {
   static constexpr std::string_view kName = "subsystem stack";
   static std::unique_ptr<std::pmr::memory_resource> make(
       std::pmr::memory_resource* upstream) {
-    return std::make_unique<subsystem_over_governor>(upstream);
+    auto process = std::make_unique<governor_resource>(
+        governor_options{.hard_limit = std::size_t{4} << 30}, upstream);
+    resource_stack stack = resource_stack::builder(process.get())
+                               .sync_pool()
+                               .governor({.hard_limit = std::size_t{2} << 30})
+                               .build();
+    return std::make_unique<owned_stack>(std::move(stack), std::move(process));
   }
 };
 

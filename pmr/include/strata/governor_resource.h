@@ -83,6 +83,8 @@
 #include <cstdint>
 #include <memory_resource>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -90,6 +92,7 @@
 #include "absl/base/optimization.h"
 
 #include "strata/internal/config.h"
+#include "strata/internal/owner_counter.h"
 #include "strata/internal/resource_base.h"
 #include "strata/internal/thread_slots.h"
 #include "strata/reclaimable.h"
@@ -159,6 +162,11 @@ struct pause_stats {
       std::chrono::microseconds(1), std::chrono::microseconds(10),
       std::chrono::microseconds(100), std::chrono::milliseconds(1),
       std::chrono::milliseconds(10)};
+
+  /// Short names of the histogram buckets, for monitors and reports.
+  static constexpr std::array<std::string_view, kBounds.size() + 1>
+      kBucketNames = {"lt_1us", "lt_10us", "lt_100us",
+                      "lt_1ms", "lt_10ms", "ge_10ms"};
 
   std::size_t count = 0;
   std::chrono::nanoseconds total{0};
@@ -290,7 +298,7 @@ class governor_resource final
                                    static_cast<std::int64_t>(bytes);
       if (ABSL_PREDICT_TRUE(pending >= s->flush_below)) {
         s->pending.store(pending, std::memory_order_relaxed);
-        bump(s->deallocations);
+        s->deallocations += 1;
         upstream_->deallocate(p, bytes, alignment);
         return;
       }
@@ -364,25 +372,19 @@ class governor_resource final
   friend class governor_meter;
 
   // The calling thread's counters for this governor. Only its thread writes
-  // them; they are atomics so that stats() may read them from another.
+  // them; stats() may read them from another.
   // Cache-line aligned: two threads' slots never share a line.
   struct alignas(internal::kCacheLine) slot {
     std::atomic<std::int64_t> pending{0};  // live bytes not yet in live_
     std::int64_t flush_above = 0;          // fast path while pending <= this
     std::int64_t flush_below = 0;          // ... and >= this
-    std::atomic<std::size_t> allocations{0};
-    std::atomic<std::size_t> deallocations{0};
+    internal::owner_counter allocations;
+    internal::owner_counter deallocations;
     int critical_depth = 0;
   };
 
   // One request's progress through the pause policy.
   struct attempt;
-
-  // Adds one to a counter only the calling thread writes.
-  static void bump(std::atomic<std::size_t>& counter) noexcept {
-    counter.store(counter.load(std::memory_order_relaxed) + 1,
-                  std::memory_order_relaxed);
-  }
 
   void thread_exiting(void* s) noexcept override;
   // The calling thread's slot, made on first use; nullptr on an exiting
@@ -435,6 +437,11 @@ class governor_resource final
   // A foreground reclaim step for a refused request that needed `needed`
   // bytes; true if it freed any. `on_allocating_thread`: see step_locked.
   bool reclaim_for(std::size_t needed, bool on_allocating_thread);
+  // A step if the leaky bucket has room (nullopt if not), its time charged
+  // to the bucket and, for a `pause`, to the pause stats. Needs reclaim_mu_.
+  std::optional<reclaim_result> bucketed_step_locked(std::size_t bytes,
+                                                     bool on_allocating_thread,
+                                                     bool pause);
   // The leaky bucket: drains it to `now`; true while it has room.
   [[nodiscard]] bool reclaim_allowed(std::chrono::steady_clock::time_point now);
   // One step over the caches, from where the last one stopped, within
