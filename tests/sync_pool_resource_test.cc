@@ -3,7 +3,9 @@
 //   thread caches        ReusesBlocksFromTheThreadCache,
 //                        BlocksFreedByAnotherThreadJoinItsCache,
 //                        FullMagazinesGoToTheDepot,
-//                        LargeRequestsGoToTheUpstream
+//                        LargeRequestsGoToTheUpstream,
+//                        StrictAlignmentsComeFromTheCacheToo,
+//                        AWarmCacheStillRejectsABadAlignment
 //   lifetimes            ThreadExitGivesItsCacheToTheDepot,
 //                        PoolDestroyedWhileAThreadThatUsedItRuns,
 //                        ManyPoolsAndThreadsComeAndGo
@@ -22,10 +24,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <memory_resource>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -104,6 +108,36 @@ TEST_F(SyncPoolTest, LargeRequestsGoToTheUpstream) {
   pool.deallocate(big, 5000, 16);
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
   static_cast<void>(pool.allocate(9000, 8));  // freed by the destructor
+}
+
+// Alignments above 16 take the out-of-line path, which serves them from the
+// same thread cache: the block comes back, aligned, with no upstream call.
+TEST_F(SyncPoolTest, StrictAlignmentsComeFromTheCacheToo) {
+  sync_pool_resource pool({}, &upstream_);
+  void* a = pool.allocate(256, 256);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a) % 256, 0u);
+  pool.deallocate(a, 256, 256);
+  const std::size_t calls = upstream_.stats().allocations;
+  EXPECT_EQ(pool.allocate(256, 256), a);
+  EXPECT_EQ(upstream_.stats().allocations, calls);
+  pool.deallocate(a, 256, 256);
+  EXPECT_EQ(pool.allocate(256, 8), a);  // and to a plain request
+  pool.deallocate(a, 256, 8);
+}
+
+// The fast path checks the alignment itself: a cached block that happens
+// to be aligned enough does not let a non-power-of-two alignment through.
+TEST_F(SyncPoolTest, AWarmCacheStillRejectsABadAlignment) {
+  sync_pool_resource pool({}, &upstream_);
+  void* a = pool.allocate(64, 16);
+  pool.deallocate(a, 64, 16);
+  for (const std::size_t bad : {0u, 3u, 12u, 24u}) {
+    EXPECT_THROW(static_cast<void>(pool.allocate(64, bad)),
+                 std::invalid_argument)
+        << bad;
+  }
+  EXPECT_EQ(pool.allocate(64, 16), a);  // nothing was lost
+  pool.deallocate(a, 64, 16);
 }
 
 TEST_F(SyncPoolTest, ThreadExitGivesItsCacheToTheDepot) {

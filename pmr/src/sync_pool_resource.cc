@@ -17,6 +17,8 @@ namespace {
 constexpr std::string_view kName = "sync_pool_resource";
 constexpr std::size_t kMaxBucketAlign = 4096;
 constexpr std::uint32_t kMaxCachedBlocks = 1024;
+// A magazine's count lives in the low bits of its bucket's state.
+static_assert(kMaxCachedBlocks <= 0xffff);
 
 // The link of a free block, read even where the block is poisoned.
 void* next_of(void* p) noexcept {
@@ -88,7 +90,7 @@ sync_pool_resource::slot* sync_pool_resource::thread_slot() {
   void* s = internal::cached_thread_slot(id_);
   if (s != nullptr) return static_cast<slot*>(s);
   return static_cast<slot*>(internal::find_thread_slot(id_, [this]() -> void* {
-    auto made = std::make_unique<slot>(bucket_size_.size(),
+    auto made = std::make_unique<slot>(bucket_limit_,
                                        epoch_.load(std::memory_order_relaxed));
     std::lock_guard lock(mu_);
     slots_.push_back(made.get());
@@ -124,10 +126,7 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
       p = c.head;
       STRATA_UNPOISON(p, bucket_size_[b]);
       c.head = *static_cast<void**>(p);
-      c.count.store(c.count.load(std::memory_order_relaxed) - 1,
-                    std::memory_order_relaxed);
-      s->hits.store(s->hits.load(std::memory_order_relaxed) + 1,
-                    std::memory_order_relaxed);
+      c.add_state(bucket_cache::kHitAndTake);
     } else {
       p = refill(s, b);
     }
@@ -159,7 +158,7 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
   }
   if (s->epoch != epoch_.load(std::memory_order_relaxed)) age(s);
   bucket_cache& c = s->caches[b];
-  if (c.count.load(std::memory_order_relaxed) >= bucket_limit_[b]) {
+  if (c.count() >= c.limit) {
     // The loaded magazine is full: it becomes the spare, and a full spare
     // goes to the depot whole (one splice under the lock, no walk).
     if (c.spare_head != nullptr) {
@@ -168,24 +167,21 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
             {c.spare_head, c.spare_count.load(std::memory_order_relaxed)});
     }
     c.spare_head = c.head;
-    c.spare_count.store(c.count.load(std::memory_order_relaxed),
-                        std::memory_order_relaxed);
+    c.spare_count.store(c.count(), std::memory_order_relaxed);
     c.head = nullptr;
-    c.count.store(0, std::memory_order_relaxed);
+    c.set_count(0);
   }
   STRATA_UNPOISON(p, sizeof(void*));
   *static_cast<void**>(p) = c.head;
   STRATA_POISON(p, sizeof(void*));
   c.head = p;
-  c.count.store(c.count.load(std::memory_order_relaxed) + 1,
-                std::memory_order_relaxed);
+  c.add_state(1);
 }
 
 void sync_pool_resource::swap_magazines(bucket_cache& c) noexcept {
   std::swap(c.head, c.spare_head);
-  const std::uint32_t loaded = c.count.load(std::memory_order_relaxed);
-  c.count.store(c.spare_count.load(std::memory_order_relaxed),
-                std::memory_order_relaxed);
+  const std::uint32_t loaded = c.count();
+  c.set_count(c.spare_count.load(std::memory_order_relaxed));
   c.spare_count.store(loaded, std::memory_order_relaxed);
 }
 
@@ -200,11 +196,11 @@ void sync_pool_resource::flush(slot* s, bool to_victim) noexcept {
     bucket_cache& c = s->caches[b];
     std::vector<batch>& to = to_victim ? depot_[b].victim : depot_[b].primary;
     for (int magazine = 0; magazine < 2; ++magazine) {
-      const std::uint32_t count = c.count.load(std::memory_order_relaxed);
+      const std::uint32_t count = c.count();
       if (count != 0) {
         stash(b, to, {c.head, count});
         c.head = nullptr;
-        c.count.store(0, std::memory_order_relaxed);
+        c.set_count(0);
       }
       swap_magazines(c);
     }
@@ -215,7 +211,7 @@ void sync_pool_resource::thread_exiting(void* opaque) noexcept {
   auto* s = static_cast<slot*>(opaque);
   flush(s, /*to_victim=*/false);
   std::lock_guard lock(mu_);
-  exited_hits_ += s->hits.load(std::memory_order_relaxed);
+  exited_hits_ += s->hits(bucket_size_.size());
   std::erase(slots_, s);
   delete s;
 }
@@ -233,8 +229,7 @@ void* sync_pool_resource::refill(slot* s, std::size_t b) {
     depot_hits_ += got.count;
     void* p = got.head;
     c.head = next_of(p);
-    c.count.store(static_cast<std::uint32_t>(got.count - 1),
-                  std::memory_order_relaxed);
+    c.set_count(static_cast<std::uint32_t>(got.count - 1));
     ++slow_allocations_;
     return p;
   }
@@ -260,7 +255,7 @@ void* sync_pool_resource::refill(slot* s, std::size_t b) {
     head = p;
   }
   c.head = head;
-  c.count.store(got, std::memory_order_relaxed);
+  c.set_count(got);
   return first;
 }
 
@@ -322,8 +317,7 @@ std::size_t sync_pool_resource::cached_in(const slot& s) const noexcept {
   std::size_t bytes = 0;
   for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
     const bucket_cache& c = s.caches[b];
-    bytes += (c.count.load(std::memory_order_relaxed) +
-              c.spare_count.load(std::memory_order_relaxed)) *
+    bytes += (c.count() + c.spare_count.load(std::memory_order_relaxed)) *
              bucket_size_[b];
   }
   return bytes;
@@ -396,7 +390,7 @@ sync_pool_stats sync_pool_resource::stats() const {
   std::lock_guard lock(mu_);
   result.thread_cache_hits = exited_hits_;
   for (const slot* s : slots_) {
-    result.thread_cache_hits += s->hits.load(std::memory_order_relaxed);
+    result.thread_cache_hits += s->hits(bucket_size_.size());
     thread_bytes += cached_in(*s);
   }
   result.depot_hits = depot_hits_;
@@ -413,7 +407,7 @@ sync_pool_stats sync_pool_resource::stats() const {
 
 std::size_t sync_pool_resource::hits_locked() const noexcept {
   std::size_t hits = exited_hits_;
-  for (const slot* s : slots_) hits += s->hits.load(std::memory_order_relaxed);
+  for (const slot* s : slots_) hits += s->hits(bucket_size_.size());
   return hits;
 }
 
@@ -426,7 +420,7 @@ std::size_t sync_pool_resource::blocks_in_use_locked() const noexcept {
   }
   for (const slot* s : slots_) {
     for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
-      cached += s->caches[b].count.load(std::memory_order_relaxed) +
+      cached += s->caches[b].count() +
                 s->caches[b].spare_count.load(std::memory_order_relaxed);
     }
   }

@@ -182,22 +182,59 @@ class sync_pool_resource final
   };
 
   // One bucket of one thread's cache: the loaded magazine, which the fast
-  // paths use, and a spare. Only its thread writes them; the counts are
-  // atomics so that stats() may read them from another thread.
+  // paths use, and a spare. Only its thread writes them; `state` and
+  // `spare_count` are atomics so that stats() may read them from another
+  // thread. `state` packs the loaded magazine's block count (low 16 bits)
+  // with the allocations this cache has served (the rest), so that a fast
+  // allocation counts both with one add.
   struct bucket_cache {
+    static constexpr int kHitShift = 16;
+    static constexpr std::uint64_t kCountMask = (1u << kHitShift) - 1;
+    // Added by an allocation from the loaded magazine: one more hit, one
+    // block fewer (the count is not 0, so nothing borrows from the hits).
+    static constexpr std::uint64_t kHitAndTake = kCountMask;
+
     void* head = nullptr;
-    std::atomic<std::uint32_t> count{0};
+    std::atomic<std::uint64_t> state{0};
     void* spare_head = nullptr;
     std::atomic<std::uint32_t> spare_count{0};
+    std::uint32_t limit = 0;  // blocks a magazine holds, beside the count
+
+    [[nodiscard]] std::uint32_t count() const noexcept {
+      return static_cast<std::uint32_t>(state.load(std::memory_order_relaxed) &
+                                        kCountMask);
+    }
+    [[nodiscard]] std::uint64_t hits() const noexcept {
+      return state.load(std::memory_order_relaxed) >> kHitShift;
+    }
+    void set_count(std::uint32_t n) noexcept {
+      state.store((state.load(std::memory_order_relaxed) & ~kCountMask) | n,
+                  std::memory_order_relaxed);
+    }
+    void add_state(std::uint64_t delta) noexcept {
+      state.store(state.load(std::memory_order_relaxed) + delta,
+                  std::memory_order_relaxed);
+    }
   };
 
   // One thread's cache for this pool.
   struct slot {
-    explicit slot(std::size_t buckets, std::uint64_t epoch_now)
-        : caches(std::make_unique<bucket_cache[]>(buckets)), epoch(epoch_now) {}
+    slot(const std::vector<std::uint32_t>& limits, std::uint64_t epoch_now)
+        : caches(std::make_unique<bucket_cache[]>(limits.size())),
+          epoch(epoch_now) {
+      for (std::size_t b = 0; b < limits.size(); ++b) {
+        caches[b].limit = limits[b];
+      }
+    }
     std::unique_ptr<bucket_cache[]> caches;
     std::uint64_t epoch;  // the pool epoch this cache has aged to
-    std::atomic<std::size_t> hits{0};
+    // Allocations served by this cache's loaded magazines (summed from
+    // the buckets' states).
+    [[nodiscard]] std::size_t hits(std::size_t buckets) const noexcept {
+      std::size_t sum = 0;
+      for (std::size_t b = 0; b < buckets; ++b) sum += caches[b].hits();
+      return sum;
+    }
   };
 
   // One bucket of the depot: two generations of batches.
@@ -207,6 +244,16 @@ class sync_pool_resource final
   };
 
   static constexpr std::size_t kNoBucket = 0xff;
+  // Every bucket's blocks are 16-aligned, so an alignment that is a power of
+  // two up to 16 fits any bucket with no table lookup. Anything else
+  // (stricter, or not a power of two, which must throw) goes out of line.
+  static constexpr std::size_t kFastAlign = 16;
+  [[nodiscard]] static constexpr bool fast_alignment(
+      std::size_t alignment) noexcept {
+    // Bit a is set for a = 1, 2, 4, 8 and 16.
+    constexpr std::uint32_t kPowersOfTwo = 0x10116;
+    return alignment <= kFastAlign && ((kPowersOfTwo >> alignment) & 1) != 0;
+  }
   static constexpr std::size_t kSmallLimit = 1024;  // 16-byte steps to here
 
   [[nodiscard]] std::size_t bucket_of(std::size_t bytes) const noexcept {
@@ -224,7 +271,7 @@ class sync_pool_resource final
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate_cached(
       std::size_t bytes, std::size_t alignment) {
     const std::size_t b = bucket_of(bytes);
-    if (ABSL_PREDICT_TRUE(b != kNoBucket && bucket_align_[b] >= alignment)) {
+    if (ABSL_PREDICT_TRUE(b != kNoBucket && fast_alignment(alignment))) {
       auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
       if (ABSL_PREDICT_TRUE(s != nullptr &&
                             s->epoch ==
@@ -234,10 +281,7 @@ class sync_pool_resource final
         if (ABSL_PREDICT_TRUE(p != nullptr)) {
           STRATA_UNPOISON(p, bucket_size_[b]);
           c.head = *static_cast<void**>(p);
-          c.count.store(c.count.load(std::memory_order_relaxed) - 1,
-                        std::memory_order_relaxed);
-          s->hits.store(s->hits.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
+          c.add_state(bucket_cache::kHitAndTake);
           checked_.on_allocate(p, bytes, alignment);
           return p;
         }
@@ -252,18 +296,18 @@ class sync_pool_resource final
       void* p, std::size_t bytes, std::size_t alignment) noexcept {
     checked_.on_deallocate(p, bytes, alignment);
     const std::size_t b = bucket_of(bytes);
-    if (ABSL_PREDICT_TRUE(b != kNoBucket && bucket_align_[b] >= alignment)) {
+    if (ABSL_PREDICT_TRUE(b != kNoBucket && fast_alignment(alignment))) {
       auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
       if (ABSL_PREDICT_TRUE(s != nullptr &&
                             s->epoch ==
                                 epoch_.load(std::memory_order_relaxed))) {
         bucket_cache& c = s->caches[b];
-        const std::uint32_t count = c.count.load(std::memory_order_relaxed);
-        if (ABSL_PREDICT_TRUE(count < bucket_limit_[b])) {
+        const std::uint64_t state = c.state.load(std::memory_order_relaxed);
+        if (ABSL_PREDICT_TRUE((state & bucket_cache::kCountMask) < c.limit)) {
           STRATA_UNPOISON(p, sizeof(void*));  // a caller may have poisoned it
           *static_cast<void**>(p) = c.head;
           c.head = p;
-          c.count.store(count + 1, std::memory_order_relaxed);
+          c.state.store(state + 1, std::memory_order_relaxed);
           STRATA_POISON(p, bucket_size_[b]);
           return true;
         }
