@@ -19,6 +19,14 @@ constexpr std::string_view kName = "bounded_pool_resource";
 // Shards when the options leave it to us: one per hardware thread.
 constexpr std::size_t kMaxAutoShards = 64;
 
+// Blocks a thread's stack holds: up to `most`, and no more than a quarter
+// of a shard, so a few busy threads cannot hold most of a small pool's
+// places.
+std::size_t stack_size_for(const bounded_pool_options& o, std::size_t most) {
+  if (o.max_outstanding != 0) return 0;  // a cap counts every block
+  return std::min(most, o.max_pooled / o.shards / 4);
+}
+
 [[noreturn]] void bad_option(std::string_view what) {
   throw std::invalid_argument(absl::StrFormat("strata: %s: %s", kName, what));
 }
@@ -64,7 +72,9 @@ bounded_pool_resource::bounded_pool_resource(
       block_alignment_(options_.block_alignment),
       shard_mask_(options_.shards - 1),
       capped_(options_.max_outstanding != 0),
+      stack_size_(stack_size_for(options_, thread_stack::kMaxBlocks)),
       upstream_(upstream) {
+  static_assert(thread_stack::kMaxBlocks <= thread_stack::kCountMask);
   const std::size_t per_shard = options_.max_pooled / options_.shards;
   shards_.reserve(options_.shards);
   for (std::size_t i = 0; i < options_.shards; ++i) {
@@ -84,9 +94,18 @@ bounded_pool_resource::bounded_pool_resource(
     }
     throw;
   }
+  free_places_.store(options_.max_pooled - options_.prewarm,
+                     std::memory_order_relaxed);
+  id_ = internal::register_slot_owner(this);
 }
 
 bounded_pool_resource::~bounded_pool_resource() {
+  internal::unregister_slot_owner(id_, [this] {
+    std::lock_guard lock(mu_);
+    for (thread_stack* c : stacks_) delete c;
+    stacks_.clear();
+  });
+  // Every pooled-size block, on a stack, in a ring or in use, is in blocks_.
   std::lock_guard lock(mu_);
   for (void* p : blocks_) {
     STRATA_UNPOISON(p, block_size_);
@@ -128,7 +147,13 @@ void* bounded_pool_resource::allocate_slow(std::size_t bytes,
     }
     note_outstanding(now + 1);
   } else {
-    p = take_block();
+    thread_stack* c = nullptr;
+    try {
+      c = own_stack();
+    } catch (...) {
+      // No memory for a stack: serve this one from the rings.
+    }
+    p = c != nullptr ? refill(c) : take_block();
   }
   checked_.on_allocate(p, bytes, alignment);
   return p;
@@ -150,8 +175,147 @@ void bounded_pool_resource::deallocate_slow(void* p, std::size_t bytes,
       free_block(p);
       return;
     }
+    put_block(p);
+    return;
   }
-  put_block(p);
+  thread_stack* c = nullptr;
+  try {
+    c = own_stack();
+  } catch (...) {
+    // No memory for a stack: the block goes to the rings instead.
+  }
+  if (c != nullptr) {
+    spill(c, p);
+  } else {
+    put_block(p);
+  }
+}
+
+bounded_pool_resource::thread_stack* bounded_pool_resource::own_stack() {
+  if (stack_size_ == 0) return nullptr;
+  void* s = internal::cached_thread_slot(id_);
+  if (s != nullptr) return static_cast<thread_stack*>(s);
+  return static_cast<thread_stack*>(
+      internal::find_thread_slot(id_, [this]() -> void* {
+        auto made = std::make_unique<thread_stack>();
+        std::lock_guard lock(mu_);
+        stacks_.push_back(made.get());
+        return made.release();
+      }));
+}
+
+// An allocation the stack could not serve from the fast path: it is empty
+// (or the thread-local lookup missed it). Half a stack comes from the rings
+// into the places the stack holds, or, with no places yet, one block.
+void* bounded_pool_resource::refill(thread_stack* c) {
+  std::size_t count = c->count();
+  if (count == 0) {
+    if (c->places == 0) return take_block();
+    const std::size_t want =
+        std::min(c->places, std::max<std::size_t>(1, stack_size_ / 2));
+    const std::size_t first = internal::thread_index();
+    for (std::size_t i = 0; i <= shard_mask_ && count < want; ++i) {
+      internal::mpmc_ring& ring = *shards_[(first + i) & shard_mask_];
+      while (count < want) {
+        void* p = ring.pop();
+        if (p == nullptr) break;
+        c->blocks[count++] = p;
+      }
+    }
+    if (count == 0) return new_block(/*overflow=*/false);
+    // They left the rings for places the stack already holds.
+    give_places(count);
+    refilled_.fetch_add(count, std::memory_order_relaxed);
+    c->set_count(count);
+  }
+  void* p = c->blocks[count - 1];
+  c->state.store(
+      c->state.load(std::memory_order_relaxed) + thread_stack::kHitAndTake,
+      std::memory_order_relaxed);
+  STRATA_UNPOISON(p, block_size_);
+  return p;
+}
+
+// A block freed when the stack has no free place for it: the stack takes
+// more places (up to its size), or its older half moves to the rings, into
+// places free there; with no place anywhere, the block goes back.
+void bounded_pool_resource::spill(thread_stack* c, void* p) noexcept {
+  std::size_t count = c->count();
+  if (count == c->places && c->places < stack_size_) {
+    c->places += take_places(stack_size_ - c->places);
+  }
+  if (count == c->places && count != 0) {
+    const std::size_t moved = take_places(std::max<std::size_t>(1, count / 2));
+    for (std::size_t i = 0; i < moved; ++i) {
+      const std::size_t first = internal::thread_index();
+      bool pushed = false;
+      for (std::size_t s = 0; s <= shard_mask_ && !pushed; ++s) {
+        pushed = shards_[(first + s) & shard_mask_]->push(c->blocks[i]);
+      }
+      if (!pushed) {  // every ring full: cannot happen while places count
+        give_places(1);
+        drop_block(c->blocks[i]);
+      }
+    }
+    std::copy(c->blocks + moved, c->blocks + count, c->blocks);
+    count -= moved;
+    c->set_count(count);
+  }
+  if (count < c->places) {
+    STRATA_POISON(p, block_size_);
+    c->blocks[count] = p;
+    c->set_count(count + 1);
+    return;
+  }
+  drop_block(p);
+}
+
+void bounded_pool_resource::thread_exiting(void* stack) noexcept {
+  auto* c = static_cast<thread_stack*>(stack);
+  // Its blocks go to the rings in the places the stack held; the places
+  // left over are free again.
+  const std::size_t count = c->count();
+  std::size_t moved = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t first = internal::thread_index();
+    bool pushed = false;
+    for (std::size_t s = 0; s <= shard_mask_ && !pushed; ++s) {
+      pushed = shards_[(first + s) & shard_mask_]->push(c->blocks[i]);
+    }
+    if (pushed) {
+      ++moved;
+    } else {
+      drop_block(c->blocks[i]);
+    }
+  }
+  give_places(c->places - moved);
+  std::lock_guard lock(mu_);
+  exited_hits_ += c->hits();
+  std::erase(stacks_, c);
+  delete c;
+}
+
+std::size_t bounded_pool_resource::take_places(std::size_t n) noexcept {
+  std::size_t free = free_places_.load(std::memory_order_relaxed);
+  std::size_t take = 0;
+  do {
+    take = std::min(n, free);
+    if (take == 0) return 0;
+  } while (!free_places_.compare_exchange_weak(free, free - take,
+                                               std::memory_order_relaxed));
+  return take;
+}
+
+void bounded_pool_resource::give_places(std::size_t n) noexcept {
+  if (n != 0) free_places_.fetch_add(n, std::memory_order_relaxed);
+}
+
+void bounded_pool_resource::drop_block(void* p) noexcept {
+  STRATA_UNPOISON(p, block_size_);
+  std::lock_guard lock(mu_);
+  blocks_.erase(p);
+  ++drops_;
+  upstream_->deallocate(p, block_size_, block_alignment_);
 }
 
 void* bounded_pool_resource::take_block() {
@@ -167,22 +331,28 @@ void* bounded_pool_resource::pop_any() noexcept {
   const std::size_t first = internal::thread_index();
   for (std::size_t i = 0; i <= shard_mask_; ++i) {
     void* p = shards_[(first + i) & shard_mask_]->pop();
-    if (p != nullptr) return p;
+    if (p != nullptr) {
+      if (stack_size_ != 0) give_places(1);
+      return p;
+    }
   }
   return nullptr;
 }
 
 void bounded_pool_resource::put_block(void* p) noexcept {
+  // With stacks, a block enters a ring only into a free place; without,
+  // the rings' capacity is the bound.
+  if (stack_size_ != 0 && take_places(1) == 0) {
+    drop_block(p);
+    return;
+  }
   STRATA_POISON(p, block_size_);
   const std::size_t first = internal::thread_index();
   for (std::size_t i = 0; i <= shard_mask_; ++i) {
     if (shards_[(first + i) & shard_mask_]->push(p)) return;
   }
-  STRATA_UNPOISON(p, block_size_);
-  std::lock_guard lock(mu_);
-  blocks_.erase(p);
-  ++drops_;
-  upstream_->deallocate(p, block_size_, block_alignment_);
+  if (stack_size_ != 0) give_places(1);
+  drop_block(p);
 }
 
 void* bounded_pool_resource::new_block(bool overflow) {
@@ -215,6 +385,8 @@ void bounded_pool_resource::note_outstanding(std::size_t now) noexcept {
 std::size_t bounded_pool_resource::cached_bytes() const noexcept {
   std::size_t pooled = 0;
   for (const auto& shard : shards_) pooled += shard->size();
+  std::lock_guard lock(mu_);
+  for (const thread_stack* c : stacks_) pooled += c->count();
   return pooled * block_size_;
 }
 
@@ -235,20 +407,47 @@ reclaim_result bounded_pool_resource::reclaim(
     result.bytes_freed += block_size_;
     if (until.passed()) break;
   }
-  result.more_remains = cached_bytes() != 0;
+  // The calling thread owns its stack: it may empty it now.
+  auto* own = static_cast<thread_stack*>(internal::peek_thread_slot(id_));
+  if (own != nullptr) {
+    std::size_t count = own->count();
+    while (count != 0 && result.bytes_freed < request.bytes &&
+           !until.passed()) {
+      void* p = own->blocks[--count];
+      own->set_count(count);
+      STRATA_UNPOISON(p, block_size_);
+      std::lock_guard lock(mu_);
+      blocks_.erase(p);
+      upstream_->deallocate(p, block_size_, block_alignment_);
+      result.bytes_freed += block_size_;
+    }
+  }
+  // What another call could free: other threads' stacks are theirs.
+  std::size_t left = own != nullptr ? own->count() : 0;
+  for (const auto& shard : shards_) left += shard->size();
+  result.more_remains = left != 0;
   return result;
 }
 
 bounded_pool_stats bounded_pool_resource::stats() const {
+  // Ring pops that filled a stack are not allocations; the stacks count
+  // the allocations they serve. Read before the pops, which never trail it.
+  const std::size_t refilled = refilled_.load(std::memory_order_relaxed);
   std::size_t pooled = 0;
   std::size_t pops = 0;
   for (const auto& shard : shards_) {
     pooled += shard->size();
     pops += shard->pops();
   }
+  std::size_t hits = pops - refilled;
   std::lock_guard lock(mu_);
+  hits += exited_hits_;
+  for (const thread_stack* c : stacks_) {
+    pooled += c->count();
+    hits += c->hits();
+  }
   const std::size_t held = blocks_.size();
-  return {.hits = pops - drained_,
+  return {.hits = hits - drained_,
           .misses = misses_,
           .drops = drops_,
           .outstanding = capped_ ? outstanding_.load(std::memory_order_relaxed)

@@ -11,18 +11,33 @@
 // pass through to the upstream.
 //
 // Unlike std::pmr::synchronized_pool_resource it takes no lock on the common
-// path: an allocation is one compare-and-swap on a ring, a deallocation
-// another. The rings are sharded, one per hardware thread by default, and
-// each thread uses its own shard first, so threads on different cores do not
-// fight over one cache line; a thread whose shard is empty takes blocks from
-// the others before it asks the upstream.
+// path. Without a cap on outstanding blocks, each thread keeps a small stack
+// of free blocks of its own (at most 32) in front of the rings: the common
+// allocation and deallocation touch only that thread's cache lines, with no
+// atomic read-modify-write, and blocks move between a thread's stack and the
+// rings half a stack at a time. The rings are sharded, one per hardware
+// thread by default, and each thread uses its own shard first, so threads on
+// different cores do not fight over one cache line; a thread whose shard is
+// empty takes blocks from the others before it asks the upstream.
 //
-//   thread 0 -> shard 0: [blk|blk|blk|   |   ]  (ring of pointers)
-//   thread 1 -> shard 1: [blk|   |   |   |   ]
+//   thread 0 stack: [blk|blk|   ]  (no atomics)
+//   thread 1 stack: [blk|   |   ]
+//     | half a stack at a time, one compare-and-swap a block
+//   shard 0: [blk|blk|blk|   |   ]  (lock-free rings of pointers)
+//   shard 1: [blk|   |   |   |   ]
 //   miss (all empty) -> upstream (under a mutex)   full -> upstream
 //
+// max_pooled bounds the blocks in the rings and in every thread's stack
+// together, at every instant: a stack holds places under the bound (taken
+// from a shared count when the thread first frees a block, given back when
+// the thread exits), and blocks move to the rings only into places that are
+// free. An idle thread keeps at most its stack's blocks; reclaim() drains
+// the rings and the calling thread's stack, and stats() counts the stacks
+// in `pooled`.
+//
 // The bound on outstanding blocks costs a shared counter (one atomic add per
-// allocation and per deallocation); without a cap there is none.
+// allocation and per deallocation), and a capped pool keeps no per-thread
+// stacks: every block goes through the rings, so the cap is exact.
 //
 // Under AddressSanitizer, pooled blocks are poisoned.
 //
@@ -48,6 +63,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <memory_resource>
 #include <mutex>
@@ -64,6 +80,7 @@
 #include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
 #include "strata/internal/thread_index.h"
+#include "strata/internal/thread_slots.h"
 #include "strata/reclaimable.h"
 
 namespace strata {
@@ -104,7 +121,9 @@ struct bounded_pool_stats {
   std::size_t drops = 0;
   /// Pooled-size blocks handed out and not returned.
   std::size_t outstanding = 0;
-  /// Blocks waiting in the rings.
+  /// Blocks waiting in the rings and the threads' stacks. Summed while
+  /// other threads run, so it may count a batch moving between a stack and
+  /// a ring twice or not at all; the bound itself holds at every instant.
   std::size_t pooled = 0;
   /// The highest `outstanding` seen. Exact with max_outstanding set (its
   /// counter tracks it); without a cap, the highest number of pooled-size
@@ -120,7 +139,8 @@ struct bounded_pool_stats {
 /// A bounded pool of fixed-size blocks; see the comment at the top.
 class bounded_pool_resource final
     : public internal::resource_base<bounded_pool_resource>,
-      public reclaimable {
+      public reclaimable,
+      private internal::slot_owner {
  public:
   /// Builds the pool over `upstream` (which must outlive it) and allocates
   /// `prewarm` blocks. Throws std::invalid_argument for options it cannot
@@ -135,41 +155,59 @@ class bounded_pool_resource final
   /// Gives every block back to the upstream, outstanding ones included.
   ~bounded_pool_resource() override;
 
-  /// A block from this thread's ring when there is one and no cap: one
-  /// compare-and-swap. Otherwise out of line: other shards, then the
-  /// upstream. Throws std::invalid_argument for an alignment that is not a
-  /// power of two, strata::limit_exceeded past max_outstanding (with
-  /// exhausted_policy::fail), and what the upstream throws.
+  /// A block from this thread's stack when there is one and no cap: a
+  /// thread-local compare and a pop. Otherwise out of line: the rings (own
+  /// shard first), then the upstream. Throws std::invalid_argument for an
+  /// alignment that is not a power of two, strata::limit_exceeded past
+  /// max_outstanding (with exhausted_policy::fail), and what the upstream
+  /// throws.
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     if (ABSL_PREDICT_TRUE(fast_path_fits(bytes, alignment))) {
-      void* p = home().pop();
-      if (ABSL_PREDICT_TRUE(p != nullptr)) {
-        STRATA_UNPOISON(p, block_size_);
-        checked_.on_allocate(p, bytes, alignment);
-        return p;
+      auto* c = static_cast<thread_stack*>(internal::cached_thread_slot(id_));
+      if (ABSL_PREDICT_TRUE(c != nullptr)) {
+        const std::uint64_t state = c->state.load(std::memory_order_relaxed);
+        const std::size_t count = state & thread_stack::kCountMask;
+        if (ABSL_PREDICT_TRUE(count != 0)) {
+          void* p = c->blocks[count - 1];
+          c->state.store(state + thread_stack::kHitAndTake,
+                         std::memory_order_relaxed);
+          STRATA_UNPOISON(p, block_size_);
+          checked_.on_allocate(p, bytes, alignment);
+          return p;
+        }
       }
     }
     return allocate_slow(bytes, alignment);
   }
 
-  /// Puts the block in this thread's ring: one compare-and-swap. A full ring,
-  /// a cap, or a block the pool does not pool go out of line.
+  /// Puts the block on this thread's stack: a thread-local compare and a
+  /// push. A full stack, a cap, or a block the pool does not pool go out of
+  /// line.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void deallocate(
       void* p, std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
     checked_.on_deallocate(p, bytes, alignment);
     if (ABSL_PREDICT_TRUE(fast_path_fits(bytes, alignment))) {
-      STRATA_POISON(p, block_size_);
-      if (ABSL_PREDICT_TRUE(home().push(p))) return;
-      STRATA_UNPOISON(p, block_size_);
+      auto* c = static_cast<thread_stack*>(internal::cached_thread_slot(id_));
+      if (ABSL_PREDICT_TRUE(c != nullptr)) {
+        const std::uint64_t state = c->state.load(std::memory_order_relaxed);
+        const std::size_t count = state & thread_stack::kCountMask;
+        if (ABSL_PREDICT_TRUE(count < c->places)) {
+          STRATA_POISON(p, block_size_);
+          c->blocks[count] = p;
+          c->state.store(state + 1, std::memory_order_relaxed);
+          return;
+        }
+      }
     }
     deallocate_slow(p, bytes, alignment);
   }
 
-  /// Bytes of the blocks waiting in the rings.
+  /// Bytes of the blocks waiting in the rings and the threads' stacks.
   [[nodiscard]] std::size_t cached_bytes() const noexcept override;
-  /// Drains the rings to the upstream, within the request.
+  /// Drains the rings, then the calling thread's stack, to the upstream,
+  /// within the request. Other threads' stacks (at most 32 blocks each) stay.
   reclaim_result reclaim(const reclaim_request& request) noexcept override;
 
   /// A snapshot of the counters.
@@ -184,6 +222,34 @@ class bounded_pool_resource final
   }
 
  private:
+  // One thread's stack of free blocks. Only its thread touches `blocks` and
+  // `places`; `state` is an atomic so that stats() may read it from another
+  // thread. It packs the blocks on the stack (low 16 bits) with the
+  // allocations the stack has served (the rest), so a fast allocation counts
+  // both with one add.
+  struct thread_stack {
+    static constexpr std::size_t kMaxBlocks = 32;
+    static constexpr int kHitShift = 16;
+    static constexpr std::uint64_t kCountMask = (1u << kHitShift) - 1;
+    // One more hit, one block fewer (the count is not 0: nothing borrows).
+    static constexpr std::uint64_t kHitAndTake = kCountMask;
+
+    std::atomic<std::uint64_t> state{0};
+    std::size_t places = 0;  // places under max_pooled this stack holds
+    void* blocks[kMaxBlocks] = {};
+
+    [[nodiscard]] std::size_t count() const noexcept {
+      return state.load(std::memory_order_relaxed) & kCountMask;
+    }
+    [[nodiscard]] std::size_t hits() const noexcept {
+      return state.load(std::memory_order_relaxed) >> kHitShift;
+    }
+    void set_count(std::size_t n) noexcept {
+      state.store((state.load(std::memory_order_relaxed) & ~kCountMask) | n,
+                  std::memory_order_relaxed);
+    }
+  };
+
   // True for a request a block serves (alignment a power of two no stricter
   // than the block's) when no cap needs counting.
   [[nodiscard]] bool fast_path_fits(std::size_t bytes,
@@ -195,17 +261,24 @@ class bounded_pool_resource final
                               std::size_t alignment) const noexcept {
     return bytes <= block_size_ && alignment - 1 < block_alignment_;
   }
-  internal::mpmc_ring& home() const noexcept {
-    return *shards_[internal::thread_index() & shard_mask_];
-  }
 
   ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
                                               std::size_t alignment);
   ABSL_ATTRIBUTE_NOINLINE void deallocate_slow(void* p, std::size_t bytes,
                                                std::size_t alignment) noexcept;
+  void thread_exiting(void* stack) noexcept override;
+  // The calling thread's stack, made on first use; nullptr for a capped
+  // pool, stacks too small to be worth it, or a thread that is exiting.
+  thread_stack* own_stack();
+  void* refill(thread_stack* c);
+  void spill(thread_stack* c, void* p) noexcept;
   void* take_block();
   void* pop_any() noexcept;
   void put_block(void* p) noexcept;
+  // Takes up to `n` free places under max_pooled; returns how many.
+  std::size_t take_places(std::size_t n) noexcept;
+  void give_places(std::size_t n) noexcept;
+  void drop_block(void* p) noexcept;
   void* new_block(bool overflow);
   void free_block(void* p) noexcept;
   void note_outstanding(std::size_t now) noexcept;
@@ -215,16 +288,25 @@ class bounded_pool_resource final
   std::size_t block_alignment_;
   std::size_t shard_mask_;
   bool capped_;
+  std::size_t stack_size_;  // blocks a thread's stack holds; 0 for none
   std::pmr::memory_resource* upstream_;
   std::vector<std::unique_ptr<internal::mpmc_ring>> shards_;
+  std::uint64_t id_;
 
   // The cap's counter, touched only when max_outstanding is set.
   alignas(internal::kCacheLine) std::atomic<std::size_t> outstanding_{0};
   std::atomic<std::size_t> peak_outstanding_{0};
+  // With stacks: max_pooled - blocks in the rings - places the stacks hold.
+  // Taken before a block enters a ring, given back when one leaves; off the
+  // fast paths.
+  alignas(internal::kCacheLine) std::atomic<std::size_t> free_places_{0};
+  std::atomic<std::size_t> refilled_{0};  // ring pops that went to a stack
 
   // Everything below is guarded by mu_ and used off the fast path.
   alignas(internal::kCacheLine) mutable std::mutex mu_;
   absl::flat_hash_set<void*> blocks_;  // pooled-size blocks from upstream
+  std::vector<thread_stack*> stacks_;
+  std::size_t exited_hits_ = 0;
   internal::passthrough_blocks unpooled_;
   std::size_t peak_blocks_ = 0;
   std::size_t misses_ = 0;
