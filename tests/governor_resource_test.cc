@@ -273,12 +273,17 @@ TEST_F(GovernorTest, GrowthPercentStartsACycleAtTheTarget) {
 TEST_F(GovernorTest, GrowthOverAPoolIsCheckedWhenItsCacheRunsDry) {
   // Over a pool the governor counts nothing on the fast path: the target
   // is checked when the pool's cache runs dry, so a cycle starts within a
-  // magazine (here 128 blocks of 1 KiB) of the crossing.
+  // magazine (here 128 blocks of 1 KiB) of the crossing. The cycle frees
+  // that magazine through a checked upstream, which under ThreadSanitizer
+  // can take longer than the default 1 ms step: the step is not what this
+  // test is about, so it gets room to finish.
   governor_meter meter(&upstream_);
   {
     sync_pool_resource pool({}, &meter);
-    governor_resource g({.growth_percent = 50, .growth_floor = 64 << 10}, &pool,
-                        &meter);
+    governor_resource g({.growth_percent = 50,
+                         .growth_floor = 64 << 10,
+                         .max_pause = std::chrono::seconds(1)},
+                        &pool, &meter);
     recording_cache cache;
     g.add_reclaimable(pool);  // its cache is not live
     g.add_reclaimable(cache, cache_placement::outside);
