@@ -11,6 +11,7 @@
 //                        ManyPoolsAndThreadsComeAndGo
 //   reclaim              ReclaimAgesTheDepotOverTwoCycles,
 //                        ReclaimAsksEachThreadToAgeItsOwnCache,
+//                        TheFirstCallAfterAReclaimAgesTheCache,
 //                        ReclaimHandsTheCallersOwnCacheToTheDepot
 //   upstream             UpstreamIsOnlyCalledUnderTheLock
 //   stress               StressWithThreadChurn
@@ -245,6 +246,22 @@ TEST_F(SyncPoolTest, ReclaimAsksEachThreadToAgeItsOwnCache) {
   reclaim_elsewhere();
   reclaim_elsewhere();
   EXPECT_LE(upstream_.blocks_in_use(), pool.stats().thread_cached_bytes / 64);
+}
+
+// The fast paths compare one key that names the pool and its epoch, so the
+// first call after a reclaim elsewhere misses, even one the cache could
+// serve, and ages the cache before it goes on.
+TEST_F(SyncPoolTest, TheFirstCallAfterAReclaimAgesTheCache) {
+  sync_pool_resource pool({}, &upstream_);
+  void* a = pool.allocate(64, 8);
+  void* b = pool.allocate(64, 8);
+  pool.deallocate(a, 64, 8);
+  ASSERT_GT(pool.stats().thread_cached_bytes, 64u);  // a magazine's worth
+  std::thread([&] { pool.reclaim({}); }).join();
+  pool.deallocate(b, 64, 8);  // room in the cache, but the epoch moved
+  EXPECT_EQ(pool.stats().thread_cached_bytes, 64u) << "only b is left";
+  std::thread([&] { pool.reclaim({}); }).join();
+  EXPECT_EQ(upstream_.blocks_in_use(), 1u) << "the aged cache went back";
 }
 
 TEST_F(SyncPoolTest, ReclaimHandsTheCallersOwnCacheToTheDepot) {

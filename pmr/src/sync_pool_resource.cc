@@ -61,6 +61,8 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
   internal::fill_size_index(bucket_size_, 128, large_index_, kNone);
   depot_.resize(bucket_size_.size());
   id_ = internal::register_slot_owner(this);
+  key_.store(internal::slot_key(id_, epoch_.load(std::memory_order_relaxed)),
+             std::memory_order_relaxed);
 }
 
 sync_pool_resource::~sync_pool_resource() {
@@ -87,7 +89,7 @@ std::size_t sync_pool_resource::aligned_bucket(
 }
 
 sync_pool_resource::slot* sync_pool_resource::thread_slot() {
-  void* s = internal::cached_thread_slot(id_);
+  void* s = internal::any_cached_thread_slot(id_);
   if (s != nullptr) return static_cast<slot*>(s);
   return static_cast<slot*>(internal::find_thread_slot(id_, [this]() -> void* {
     auto made = std::make_unique<slot>(bucket_limit_,
@@ -117,7 +119,7 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
     if (p == nullptr) p = new_block(b);
     ++slow_allocations_;
   } else {
-    if (s->epoch != epoch_.load(std::memory_order_relaxed)) age(s);
+    catch_up(s);
     bucket_cache& c = s->caches[b];
     // The loaded magazine is empty: use the spare if it has blocks, else a
     // full magazine from the depot or the upstream.
@@ -156,7 +158,7 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
     put_in_depot(b, p);
     return;
   }
-  if (s->epoch != epoch_.load(std::memory_order_relaxed)) age(s);
+  catch_up(s);
   bucket_cache& c = s->caches[b];
   if (c.count() >= c.limit) {
     // The loaded magazine is full: it becomes the spare, and a full spare
@@ -183,6 +185,13 @@ void sync_pool_resource::swap_magazines(bucket_cache& c) noexcept {
   const std::uint32_t loaded = c.count();
   c.set_count(c.spare_count.load(std::memory_order_relaxed));
   c.spare_count.store(loaded, std::memory_order_relaxed);
+}
+
+void sync_pool_resource::catch_up(slot* s) noexcept {
+  if (s->epoch != epoch_.load(std::memory_order_relaxed)) age(s);
+  // Keyed with the epoch the cache has aged to: if a reclaim raised it in
+  // the meantime, the next call misses and ages again.
+  internal::set_keyed_thread_slot(id_, internal::slot_key(id_, s->epoch), s);
 }
 
 void sync_pool_resource::age(slot* s) noexcept {
@@ -378,8 +387,12 @@ reclaim_result sync_pool_resource::reclaim(
       d.victim.insert(d.victim.end(), d.primary.begin(), d.primary.end());
       d.primary.clear();
     }
+    // Under the lock, so that concurrent reclaims leave the key naming the
+    // latest epoch.
+    const std::uint64_t epoch =
+        epoch_.fetch_add(1, std::memory_order_relaxed) + 1;
+    key_.store(internal::slot_key(id_, epoch), std::memory_order_relaxed);
   }
-  epoch_.fetch_add(1, std::memory_order_relaxed);
   result.more_remains = cached_bytes() != 0;
   return result;
 }

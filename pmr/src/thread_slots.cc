@@ -69,8 +69,9 @@ void unregister_slot_owner(std::uint64_t id,
   std::lock_guard lock(r.mu);
   r.owners.erase(id);
   empty_slots();
-  slot_cache_entry& e = tls_slot_cache[id % kSlotCacheSize];
-  if (e.owner == id) e = {};
+  if (any_cached_thread_slot(id) != nullptr) {
+    tls_slot_cache[id % kSlotCacheSize] = {};
+  }
 }
 
 void* find_thread_slot(std::uint64_t id, absl::FunctionRef<void*()> make) {

@@ -31,8 +31,9 @@
 //
 // Unlike std::pmr::synchronized_pool_resource, which takes a reader-writer
 // lock on every call, the common path takes no lock and no atomic
-// read-modify-write: one thread-local compare to find the cache, one relaxed
-// load of the epoch, one pop or push.
+// read-modify-write: one thread-local compare against a key that names the
+// pool and its epoch (so a thread whose cache must age misses there), one
+// pop or push.
 //
 // Thread safety: thread-safe. Threads and pools may come and go in any
 // order: a thread that exits gives its caches to the depot, and a pool
@@ -135,17 +136,17 @@ class sync_pool_resource final
   /// upstream. Requires: no other thread is using the pool.
   ~sync_pool_resource() override;
 
-  /// A block from the calling thread's cache: one thread-local compare, one
-  /// relaxed load, one pop. Otherwise out of line: the depot, then the
-  /// upstream.
+  /// A block from the calling thread's cache: one table lookup, one
+  /// thread-local compare, one pop. Otherwise out of line: the depot, then
+  /// the upstream.
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     if (void* p = allocate_cached(bytes, alignment)) return p;
     return allocate_slow(bytes, alignment);
   }
 
-  /// Puts the block in the calling thread's cache: one thread-local compare,
-  /// one relaxed load, one push. A full magazine goes out of line.
+  /// Puts the block in the calling thread's cache: one table lookup, one
+  /// thread-local compare, one push. A full magazine goes out of line.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void deallocate(
       void* p, std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
@@ -272,10 +273,11 @@ class sync_pool_resource final
       std::size_t bytes, std::size_t alignment) {
     const std::size_t b = bucket_of(bytes);
     if (ABSL_PREDICT_TRUE(b != kNoBucket && fast_alignment(alignment))) {
-      auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
-      if (ABSL_PREDICT_TRUE(s != nullptr &&
-                            s->epoch ==
-                                epoch_.load(std::memory_order_relaxed))) {
+      // The key names this pool and its epoch: a thread whose cache has
+      // not aged to the current epoch misses here and ages out of line.
+      auto* s = static_cast<slot*>(internal::keyed_thread_slot(
+          id_, key_.load(std::memory_order_relaxed)));
+      if (ABSL_PREDICT_TRUE(s != nullptr)) {
         bucket_cache& c = s->caches[b];
         void* p = c.head;
         if (ABSL_PREDICT_TRUE(p != nullptr)) {
@@ -297,10 +299,9 @@ class sync_pool_resource final
     checked_.on_deallocate(p, bytes, alignment);
     const std::size_t b = bucket_of(bytes);
     if (ABSL_PREDICT_TRUE(b != kNoBucket && fast_alignment(alignment))) {
-      auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
-      if (ABSL_PREDICT_TRUE(s != nullptr &&
-                            s->epoch ==
-                                epoch_.load(std::memory_order_relaxed))) {
+      auto* s = static_cast<slot*>(internal::keyed_thread_slot(
+          id_, key_.load(std::memory_order_relaxed)));
+      if (ABSL_PREDICT_TRUE(s != nullptr)) {
         bucket_cache& c = s->caches[b];
         const std::uint64_t state = c.state.load(std::memory_order_relaxed);
         if (ABSL_PREDICT_TRUE((state & bucket_cache::kCountMask) < c.limit)) {
@@ -325,6 +326,9 @@ class sync_pool_resource final
   [[nodiscard]] std::size_t aligned_bucket(
       std::size_t bytes, std::size_t alignment) const noexcept;
   slot* thread_slot();
+  // Ages `s` (the calling thread's) to the current epoch if it is behind,
+  // and keys the thread's entry with that epoch so the fast paths find it.
+  void catch_up(slot* s) noexcept;
   void age(slot* s) noexcept;
   void flush(slot* s, bool to_victim) noexcept;
   void swap_magazines(bucket_cache& c) noexcept;
@@ -356,6 +360,8 @@ class sync_pool_resource final
   std::uint64_t id_;
   // Raised by reclaim(); threads age their caches when they see it change.
   alignas(internal::kCacheLine) std::atomic<std::uint64_t> epoch_{1};
+  // internal::slot_key(id_, epoch_), what the fast paths compare.
+  std::atomic<std::uint64_t> key_{0};
 
   // Everything below is guarded by mu_ (slots_ by the slot registry's lock).
   alignas(internal::kCacheLine) mutable std::mutex mu_;

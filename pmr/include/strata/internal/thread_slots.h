@@ -68,6 +68,49 @@ struct slot_cache_entry {
 };
 inline thread_local slot_cache_entry tls_slot_cache[kSlotCacheSize] = {};
 
+// Keyed entries, for an owner that must reach every thread's next call
+// without touching other threads' state (a pool whose reclaim asks each
+// thread to age its cache): the entry carries a key that names the owner
+// and a generation, so one compare on the fast path checks both. Bumping
+// the generation makes every thread's entry miss once. A key has the top
+// bit set, so it never equals a plain owner id; the generation wraps after
+// 2^24 bumps (a thread that missed exactly that many sees no change, which
+// the owner must tolerate).
+inline constexpr int kSlotGenerationBits = 24;
+inline constexpr std::uint64_t kSlotGenerationMask =
+    (std::uint64_t{1} << kSlotGenerationBits) - 1;
+[[nodiscard]] constexpr std::uint64_t slot_key(std::uint64_t id,
+                                               std::uint64_t generation) {
+  return (std::uint64_t{1} << 63) | (id << kSlotGenerationBits) |
+         (generation & kSlotGenerationMask);
+}
+
+/// The calling thread's slot in entry `id % kSlotCacheSize` if that entry
+/// carries `key`; nullptr otherwise. Cost: one thread-local compare.
+inline void* keyed_thread_slot(std::uint64_t id, std::uint64_t key) noexcept {
+  const slot_cache_entry& e = tls_slot_cache[id % kSlotCacheSize];
+  if (e.owner != key) return nullptr;
+  if (e.slot == nullptr) __builtin_unreachable();  // keys are never 0
+  return e.slot;
+}
+
+/// The calling thread's slot for owner `id` if its entry holds it under the
+/// plain id or under a key of any generation; nullptr otherwise.
+inline void* any_cached_thread_slot(std::uint64_t id) noexcept {
+  const slot_cache_entry& e = tls_slot_cache[id % kSlotCacheSize];
+  if (e.owner == id || (e.owner & ~kSlotGenerationMask) == slot_key(id, 0)) {
+    return e.slot;
+  }
+  return nullptr;
+}
+
+/// Makes the calling thread's entry for owner `id` carry `key` for `slot`
+/// (the thread's slot for that owner).
+inline void set_keyed_thread_slot(std::uint64_t id, std::uint64_t key,
+                                  void* slot) noexcept {
+  tls_slot_cache[id % kSlotCacheSize] = {.owner = key, .slot = slot};
+}
+
 /// The calling thread's slot for owner `id` if it was used recently; nullptr
 /// otherwise (then call find_thread_slot). Cost: one thread-local compare.
 inline void* cached_thread_slot(std::uint64_t id) noexcept {
