@@ -246,16 +246,11 @@ void bounded_pool_resource::spill(thread_stack* c, void* p) noexcept {
   }
   if (count == c->places && count != 0) {
     const std::size_t moved = take_places(std::max<std::size_t>(1, count / 2));
-    for (std::size_t i = 0; i < moved; ++i) {
-      const std::size_t first = internal::thread_index();
-      bool pushed = false;
-      for (std::size_t s = 0; s <= shard_mask_ && !pushed; ++s) {
-        pushed = shards_[(first + s) & shard_mask_]->push(c->blocks[i]);
-      }
-      if (!pushed) {  // every ring full: cannot happen while places count
-        give_places(1);
-        drop_block(c->blocks[i]);
-      }
+    const std::size_t pushed = push_to_rings(c->blocks, moved);
+    for (std::size_t i = pushed; i < moved; ++i) {
+      // Every ring full: cannot happen while the places add up.
+      give_places(1);
+      drop_block(c->blocks[i]);
     }
     std::copy(c->blocks + moved, c->blocks + count, c->blocks);
     count -= moved;
@@ -275,24 +270,24 @@ void bounded_pool_resource::thread_exiting(void* stack) noexcept {
   // Its blocks go to the rings in the places the stack held; the places
   // left over are free again.
   const std::size_t count = c->count();
-  std::size_t moved = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::size_t first = internal::thread_index();
-    bool pushed = false;
-    for (std::size_t s = 0; s <= shard_mask_ && !pushed; ++s) {
-      pushed = shards_[(first + s) & shard_mask_]->push(c->blocks[i]);
-    }
-    if (pushed) {
-      ++moved;
-    } else {
-      drop_block(c->blocks[i]);
-    }
-  }
+  const std::size_t moved = push_to_rings(c->blocks, count);
+  for (std::size_t i = moved; i < count; ++i) drop_block(c->blocks[i]);
   give_places(c->places - moved);
   std::lock_guard lock(mu_);
   exited_hits_ += c->hits();
   std::erase(stacks_, c);
   delete c;
+}
+
+std::size_t bounded_pool_resource::push_to_rings(void* const* blocks,
+                                                 std::size_t n) noexcept {
+  const std::size_t first = internal::thread_index();
+  std::size_t pushed = 0;
+  for (std::size_t s = 0; s <= shard_mask_ && pushed < n; ++s) {
+    internal::mpmc_ring& ring = *shards_[(first + s) & shard_mask_];
+    while (pushed < n && ring.push(blocks[pushed])) ++pushed;
+  }
+  return pushed;
 }
 
 std::size_t bounded_pool_resource::take_places(std::size_t n) noexcept {
