@@ -205,14 +205,13 @@ bounded_pool_resource::thread_stack* bounded_pool_resource::own_stack() {
 }
 
 // An allocation the stack could not serve from the fast path: it is empty
-// (or the thread-local lookup missed it). Half a stack comes from the rings
-// into the places the stack holds, or, with no places yet, one block.
+// (or the thread-local lookup missed it). Half a stack comes from the rings;
+// the places those blocks held in the rings pass to the stack, which keeps
+// as many as it needs (so a thread that only allocates gets a stack too).
 void* bounded_pool_resource::refill(thread_stack* c) {
   std::size_t count = c->count();
   if (count == 0) {
-    if (c->places == 0) return take_block();
-    const std::size_t want =
-        std::min(c->places, std::max<std::size_t>(1, stack_size_ / 2));
+    const std::size_t want = std::max<std::size_t>(1, stack_size_ / 2);
     const std::size_t first = internal::thread_index();
     for (std::size_t i = 0; i <= shard_mask_ && count < want; ++i) {
       internal::mpmc_ring& ring = *shards_[(first + i) & shard_mask_];
@@ -223,8 +222,12 @@ void* bounded_pool_resource::refill(thread_stack* c) {
       }
     }
     if (count == 0) return new_block(/*overflow=*/false);
-    // They left the rings for places the stack already holds.
-    give_places(count);
+    if (count > c->places) {
+      give_places(c->places);
+      c->places = count;
+    } else {
+      give_places(count);
+    }
     refilled_.fetch_add(count, std::memory_order_relaxed);
     c->set_count(count);
   }
