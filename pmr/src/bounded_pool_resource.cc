@@ -249,7 +249,8 @@ void bounded_pool_resource::spill(thread_stack* c, void* p) noexcept {
   }
   if (count == c->places && count != 0) {
     const std::size_t moved = take_places(std::max<std::size_t>(1, count / 2));
-    const std::size_t pushed = push_to_rings(c->blocks, moved);
+    const std::size_t pushed =
+        push_to_rings(c->blocks, moved, internal::thread_index());
     for (std::size_t i = pushed; i < moved; ++i) {
       // Every ring full: cannot happen while the places add up.
       give_places(1);
@@ -273,7 +274,8 @@ void bounded_pool_resource::thread_exiting(void* stack) noexcept {
   // Its blocks go to the rings in the places the stack held; the places
   // left over are free again.
   const std::size_t count = c->count();
-  const std::size_t moved = push_to_rings(c->blocks, count);
+  // From shard 0: the thread's index may be given back already.
+  const std::size_t moved = push_to_rings(c->blocks, count, 0);
   for (std::size_t i = moved; i < count; ++i) drop_block(c->blocks[i]);
   give_places(c->places - moved);
   std::lock_guard lock(mu_);
@@ -283,8 +285,8 @@ void bounded_pool_resource::thread_exiting(void* stack) noexcept {
 }
 
 std::size_t bounded_pool_resource::push_to_rings(void* const* blocks,
-                                                 std::size_t n) noexcept {
-  const std::size_t first = internal::thread_index();
+                                                 std::size_t n,
+                                                 std::size_t first) noexcept {
   std::size_t pushed = 0;
   for (std::size_t s = 0; s <= shard_mask_ && pushed < n; ++s) {
     internal::mpmc_ring& ring = *shards_[(first + s) & shard_mask_];

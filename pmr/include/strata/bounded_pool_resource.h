@@ -275,9 +275,10 @@ class bounded_pool_resource final
   void* take_block();
   void* pop_any() noexcept;
   void put_block(void* p) noexcept;
-  // Pushes blocks[0..n) into the rings, own shard first, until they are
-  // full; returns how many went in (in order).
-  std::size_t push_to_rings(void* const* blocks, std::size_t n) noexcept;
+  // Pushes blocks[0..n) into the rings, shard `first` first, until they
+  // are full; returns how many went in (in order).
+  std::size_t push_to_rings(void* const* blocks, std::size_t n,
+                            std::size_t first) noexcept;
   // Takes up to `n` free places under max_pooled; returns how many.
   std::size_t take_places(std::size_t n) noexcept;
   void give_places(std::size_t n) noexcept;
