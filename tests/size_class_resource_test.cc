@@ -6,7 +6,8 @@
 //   allocate/deallocate  ReusesFreedBlocksLastInFirstOut,
 //                        LargeRequestsGoToTheUpstream,
 //                        SpansAreAlignedSoBlocksKeepTheirAlignment,
-//                        StricterAlignmentTakesALargerClass
+//                        StricterAlignmentTakesALargerClass,
+//                        AWarmClassStillRejectsABadAlignment
 //   spans                FullSpansBecomePartialAgain
 //   empty spans          EmptySpansBeyondMaxGoBackAtOnce,
 //                        HeldMemoryFollowsTheBlocksInUse
@@ -145,6 +146,27 @@ TEST_F(SizeClassResourceTest, StricterAlignmentTakesALargerClass) {
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(huge) % (1 << 20), 0u);
   EXPECT_EQ(slabs.stats().large_blocks, 1u);
   slabs.deallocate(huge, 64, 1 << 20);
+}
+
+// The fast path checks the alignment itself: a class whose blocks would
+// satisfy it does not let a non-power-of-two alignment through.
+TEST_F(SizeClassResourceTest, AWarmClassStillRejectsABadAlignment) {
+  size_class_resource slabs({}, &upstream_);
+  void* a = slabs.allocate(64, 8);
+  slabs.deallocate(a, 64, 8);
+  for (const std::size_t bad : {0u, 3u, 12u, 24u, 48u}) {
+    EXPECT_THROW(static_cast<void>(slabs.allocate(64, bad)),
+                 std::invalid_argument)
+        << bad;
+  }
+  EXPECT_EQ(slabs.allocate(64, 8), a);  // nothing was lost
+  slabs.deallocate(a, 64, 8);
+  // Alignments of 64 and more take the out-of-line path to the same class.
+  void* b = slabs.allocate(128, 128);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b) % 128, 0u);
+  slabs.deallocate(b, 128, 128);
+  EXPECT_EQ(slabs.allocate(128, 8), b);
+  slabs.deallocate(b, 128, 8);
 }
 
 TEST_F(SizeClassResourceTest, FullSpansBecomePartialAgain) {

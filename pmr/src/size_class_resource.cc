@@ -102,9 +102,15 @@ size_class_resource::size_class_resource(const size_class_options& options,
     const std::size_t span_size =
         std::max(options_.span_size,
                  std::bit_ceil(kMinBlocksPerSpan * size + sizeof(span)));
+    const std::size_t alignment = std::size_t{1} << std::countr_zero(size);
+    std::uint64_t align_ok = 0;
+    for (std::size_t a = 1; a <= alignment && a < 64; a *= 2) {
+      align_ok |= std::uint64_t{1} << a;
+    }
     classes_.push_back({.size = size,
-                        .alignment = std::size_t{1} << std::countr_zero(size),
-                        .span_mask = span_size - 1});
+                        .alignment = alignment,
+                        .span_mask = span_size - 1,
+                        .align_ok = align_ok});
     spans_.push_back({.capacity = (span_size - sizeof(span)) / size,
                       .span_size = span_size});
   }

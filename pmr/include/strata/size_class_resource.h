@@ -139,8 +139,7 @@ class size_class_resource final
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     const std::size_t c = class_of(bytes);
-    if (ABSL_PREDICT_TRUE(c != kNoClass &&
-                          classes_[c].alignment >= alignment)) {
+    if (ABSL_PREDICT_TRUE(c != kNoClass && fits_class(c, alignment))) {
       span* s = current_[c];
       void* p = s->free;
       if (ABSL_PREDICT_TRUE(p != nullptr)) {
@@ -164,8 +163,7 @@ class size_class_resource final
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
     checked_.on_deallocate(p, bytes, alignment);
     const std::size_t c = class_of(bytes);
-    if (ABSL_PREDICT_TRUE(c != kNoClass &&
-                          classes_[c].alignment >= alignment)) {
+    if (ABSL_PREDICT_TRUE(c != kNoClass && fits_class(c, alignment))) {
       push_free(p, bytes, c);
       return;
     }
@@ -218,10 +216,20 @@ class size_class_resource final
 
   // What the fast paths need to know of a class, packed together.
   struct class_info {
-    std::size_t size;       // block size
-    std::size_t alignment;  // largest power of two dividing size
-    std::size_t span_mask;  // span size - 1
+    std::size_t size;        // block size
+    std::size_t alignment;   // largest power of two dividing size
+    std::size_t span_mask;   // span size - 1
+    std::uint64_t align_ok;  // bit a: alignment a (below 64) is served
   };
+
+  // True if the class serves `alignment` on the fast paths: a power of two
+  // no stricter than its blocks and below 64. Anything else goes out of
+  // line, where an alignment that is not a power of two throws even when a
+  // block at hand would happen to satisfy it.
+  [[nodiscard]] bool fits_class(std::size_t c,
+                                std::size_t alignment) const noexcept {
+    return alignment < 64 && ((classes_[c].align_ok >> alignment) & 1) != 0;
+  }
 
   // Per-class span lists, off the fast path.
   struct class_spans {
