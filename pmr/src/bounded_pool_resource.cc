@@ -74,7 +74,6 @@ bounded_pool_resource::bounded_pool_resource(
       capped_(options_.max_outstanding != 0),
       stack_size_(stack_size_for(options_, thread_stack::kMaxBlocks)),
       upstream_(upstream) {
-  static_assert(thread_stack::kMaxBlocks <= thread_stack::kCountMask);
   const std::size_t per_shard = options_.max_pooled / options_.shards;
   shards_.reserve(options_.shards);
   for (std::size_t i = 0; i < options_.shards; ++i) {
@@ -209,18 +208,10 @@ bounded_pool_resource::thread_stack* bounded_pool_resource::own_stack() {
 // the places those blocks held in the rings pass to the stack, which keeps
 // as many as it needs (so a thread that only allocates gets a stack too).
 void* bounded_pool_resource::refill(thread_stack* c) {
-  std::size_t count = c->count();
+  std::size_t count = c->held.count();
   if (count == 0) {
-    const std::size_t want = std::max<std::size_t>(1, stack_size_ / 2);
-    const std::size_t first = internal::thread_index();
-    for (std::size_t i = 0; i <= shard_mask_ && count < want; ++i) {
-      internal::mpmc_ring& ring = *shards_[(first + i) & shard_mask_];
-      while (count < want) {
-        void* p = ring.pop();
-        if (p == nullptr) break;
-        c->blocks[count++] = p;
-      }
-    }
+    count =
+        pop_from_rings(c->blocks, std::max<std::size_t>(1, stack_size_ / 2));
     if (count == 0) return new_block(/*overflow=*/false);
     if (count > c->places) {
       give_places(c->places);
@@ -229,12 +220,10 @@ void* bounded_pool_resource::refill(thread_stack* c) {
       give_places(count);
     }
     refilled_.fetch_add(count, std::memory_order_relaxed);
-    c->set_count(count);
+    c->held.set_count(count);
   }
   void* p = c->blocks[count - 1];
-  c->state.store(
-      c->state.load(std::memory_order_relaxed) + thread_stack::kHitAndTake,
-      std::memory_order_relaxed);
+  c->held.take();
   STRATA_UNPOISON(p, block_size_);
   return p;
 }
@@ -243,7 +232,7 @@ void* bounded_pool_resource::refill(thread_stack* c) {
 // more places (up to its size), or its older half moves to the rings, into
 // places free there; with no place anywhere, the block goes back.
 void bounded_pool_resource::spill(thread_stack* c, void* p) noexcept {
-  std::size_t count = c->count();
+  std::size_t count = c->held.count();
   if (count == c->places && c->places < stack_size_) {
     c->places += take_places(stack_size_ - c->places);
   }
@@ -254,32 +243,32 @@ void bounded_pool_resource::spill(thread_stack* c, void* p) noexcept {
     for (std::size_t i = pushed; i < moved; ++i) {
       // Every ring full: cannot happen while the places add up.
       give_places(1);
-      drop_block(c->blocks[i]);
+      free_block(c->blocks[i], &drops_);
     }
     std::copy(c->blocks + moved, c->blocks + count, c->blocks);
     count -= moved;
-    c->set_count(count);
+    c->held.set_count(count);
   }
   if (count < c->places) {
     STRATA_POISON(p, block_size_);
     c->blocks[count] = p;
-    c->set_count(count + 1);
+    c->held.set_count(count + 1);
     return;
   }
-  drop_block(p);
+  free_block(p, &drops_);
 }
 
 void bounded_pool_resource::thread_exiting(void* stack) noexcept {
   auto* c = static_cast<thread_stack*>(stack);
   // Its blocks go to the rings in the places the stack held; the places
   // left over are free again.
-  const std::size_t count = c->count();
+  const std::size_t count = c->held.count();
   // From shard 0: the thread's index may be given back already.
   const std::size_t moved = push_to_rings(c->blocks, count, 0);
-  for (std::size_t i = moved; i < count; ++i) drop_block(c->blocks[i]);
+  for (std::size_t i = moved; i < count; ++i) free_block(c->blocks[i], &drops_);
   give_places(c->places - moved);
   std::lock_guard lock(mu_);
-  exited_hits_ += c->hits();
+  exited_hits_ += c->held.hits();
   std::erase(stacks_, c);
   delete c;
 }
@@ -310,14 +299,6 @@ void bounded_pool_resource::give_places(std::size_t n) noexcept {
   if (n != 0) free_places_.fetch_add(n, std::memory_order_relaxed);
 }
 
-void bounded_pool_resource::drop_block(void* p) noexcept {
-  STRATA_UNPOISON(p, block_size_);
-  std::lock_guard lock(mu_);
-  blocks_.erase(p);
-  ++drops_;
-  upstream_->deallocate(p, block_size_, block_alignment_);
-}
-
 void* bounded_pool_resource::take_block() {
   void* p = pop_any();
   if (p != nullptr) {
@@ -328,31 +309,38 @@ void* bounded_pool_resource::take_block() {
 }
 
 void* bounded_pool_resource::pop_any() noexcept {
+  void* p = nullptr;
+  if (pop_from_rings(&p, 1) == 0) return nullptr;
+  if (stack_size_ != 0) give_places(1);
+  return p;
+}
+
+std::size_t bounded_pool_resource::pop_from_rings(void** out,
+                                                  std::size_t n) noexcept {
   const std::size_t first = internal::thread_index();
-  for (std::size_t i = 0; i <= shard_mask_; ++i) {
-    void* p = shards_[(first + i) & shard_mask_]->pop();
-    if (p != nullptr) {
-      if (stack_size_ != 0) give_places(1);
-      return p;
+  std::size_t popped = 0;
+  for (std::size_t s = 0; s <= shard_mask_ && popped < n; ++s) {
+    internal::mpmc_ring& ring = *shards_[(first + s) & shard_mask_];
+    while (popped < n) {
+      void* p = ring.pop();
+      if (p == nullptr) break;
+      out[popped++] = p;
     }
   }
-  return nullptr;
+  return popped;
 }
 
 void bounded_pool_resource::put_block(void* p) noexcept {
   // With stacks, a block enters a ring only into a free place; without,
   // the rings' capacity is the bound.
   if (stack_size_ != 0 && take_places(1) == 0) {
-    drop_block(p);
+    free_block(p, &drops_);
     return;
   }
   STRATA_POISON(p, block_size_);
-  const std::size_t first = internal::thread_index();
-  for (std::size_t i = 0; i <= shard_mask_; ++i) {
-    if (shards_[(first + i) & shard_mask_]->push(p)) return;
-  }
+  if (push_to_rings(&p, 1, internal::thread_index()) == 1) return;
   if (stack_size_ != 0) give_places(1);
-  drop_block(p);
+  free_block(p, &drops_);
 }
 
 void* bounded_pool_resource::new_block(bool overflow) {
@@ -369,9 +357,11 @@ void* bounded_pool_resource::new_block(bool overflow) {
   return p;
 }
 
-void bounded_pool_resource::free_block(void* p) noexcept {
+void bounded_pool_resource::free_block(void* p, std::size_t* tally) noexcept {
+  STRATA_UNPOISON(p, block_size_);
   std::lock_guard lock(mu_);
   blocks_.erase(p);
+  if (tally != nullptr) ++*tally;
   upstream_->deallocate(p, block_size_, block_alignment_);
 }
 
@@ -386,7 +376,7 @@ std::size_t bounded_pool_resource::cached_bytes() const noexcept {
   std::size_t pooled = 0;
   for (const auto& shard : shards_) pooled += shard->size();
   std::lock_guard lock(mu_);
-  for (const thread_stack* c : stacks_) pooled += c->count();
+  for (const thread_stack* c : stacks_) pooled += c->held.count();
   return pooled * block_size_;
 }
 
@@ -397,33 +387,23 @@ reclaim_result bounded_pool_resource::reclaim(
   while (result.bytes_freed < request.bytes) {
     void* p = pop_any();
     if (p == nullptr) break;
-    STRATA_UNPOISON(p, block_size_);
-    {
-      std::lock_guard lock(mu_);
-      blocks_.erase(p);
-      ++drained_;
-      upstream_->deallocate(p, block_size_, block_alignment_);
-    }
+    free_block(p, &drained_);
     result.bytes_freed += block_size_;
     if (until.passed()) break;
   }
   // The calling thread owns its stack: it may empty it now.
   auto* own = static_cast<thread_stack*>(internal::peek_thread_slot(id_));
   if (own != nullptr) {
-    std::size_t count = own->count();
+    std::size_t count = own->held.count();
     while (count != 0 && result.bytes_freed < request.bytes &&
            !until.passed()) {
-      void* p = own->blocks[--count];
-      own->set_count(count);
-      STRATA_UNPOISON(p, block_size_);
-      std::lock_guard lock(mu_);
-      blocks_.erase(p);
-      upstream_->deallocate(p, block_size_, block_alignment_);
+      own->held.set_count(--count);
+      free_block(own->blocks[count]);
       result.bytes_freed += block_size_;
     }
   }
   // What another call could free: other threads' stacks are theirs.
-  std::size_t left = own != nullptr ? own->count() : 0;
+  std::size_t left = own != nullptr ? own->held.count() : 0;
   for (const auto& shard : shards_) left += shard->size();
   result.more_remains = left != 0;
   return result;
@@ -443,8 +423,8 @@ bounded_pool_stats bounded_pool_resource::stats() const {
   std::lock_guard lock(mu_);
   hits += exited_hits_;
   for (const thread_stack* c : stacks_) {
-    pooled += c->count();
-    hits += c->hits();
+    pooled += c->held.count();
+    hits += c->held.hits();
   }
   const std::size_t held = blocks_.size();
   return {.hits = hits - drained_,

@@ -17,8 +17,7 @@ namespace {
 constexpr std::string_view kName = "sync_pool_resource";
 constexpr std::size_t kMaxBucketAlign = 4096;
 constexpr std::uint32_t kMaxCachedBlocks = 1024;
-// A magazine's count lives in the low bits of its bucket's state.
-static_assert(kMaxCachedBlocks <= 0xffff);
+static_assert(kMaxCachedBlocks <= internal::cache_count::kMaxCount);
 
 // The link of a free block, read even where the block is poisoned.
 void* next_of(void* p) noexcept {
@@ -128,7 +127,7 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
       p = c.head;
       STRATA_UNPOISON(p, bucket_size_[b]);
       c.head = *static_cast<void**>(p);
-      c.add_state(bucket_cache::kHitAndTake);
+      c.held.take();
     } else {
       p = refill(s, b);
     }
@@ -160,7 +159,7 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
   }
   catch_up(s);
   bucket_cache& c = s->caches[b];
-  if (c.count() >= c.limit) {
+  if (c.held.count() >= c.limit) {
     // The loaded magazine is full: it becomes the spare, and a full spare
     // goes to the depot whole (one splice under the lock, no walk).
     if (c.spare_head != nullptr) {
@@ -169,21 +168,22 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
             {c.spare_head, c.spare_count.load(std::memory_order_relaxed)});
     }
     c.spare_head = c.head;
-    c.spare_count.store(c.count(), std::memory_order_relaxed);
+    c.spare_count.store(static_cast<std::uint32_t>(c.held.count()),
+                        std::memory_order_relaxed);
     c.head = nullptr;
-    c.set_count(0);
+    c.held.set_count(0);
   }
   STRATA_UNPOISON(p, sizeof(void*));
   *static_cast<void**>(p) = c.head;
   STRATA_POISON(p, sizeof(void*));
   c.head = p;
-  c.add_state(1);
+  c.held.after_put(c.held.word());
 }
 
 void sync_pool_resource::swap_magazines(bucket_cache& c) noexcept {
   std::swap(c.head, c.spare_head);
-  const std::uint32_t loaded = c.count();
-  c.set_count(c.spare_count.load(std::memory_order_relaxed));
+  const auto loaded = static_cast<std::uint32_t>(c.held.count());
+  c.held.set_count(c.spare_count.load(std::memory_order_relaxed));
   c.spare_count.store(loaded, std::memory_order_relaxed);
 }
 
@@ -205,11 +205,11 @@ void sync_pool_resource::flush(slot* s, bool to_victim) noexcept {
     bucket_cache& c = s->caches[b];
     std::vector<batch>& to = to_victim ? depot_[b].victim : depot_[b].primary;
     for (int magazine = 0; magazine < 2; ++magazine) {
-      const std::uint32_t count = c.count();
+      const auto count = static_cast<std::uint32_t>(c.held.count());
       if (count != 0) {
         stash(b, to, {c.head, count});
         c.head = nullptr;
-        c.set_count(0);
+        c.held.set_count(0);
       }
       swap_magazines(c);
     }
@@ -238,7 +238,7 @@ void* sync_pool_resource::refill(slot* s, std::size_t b) {
     depot_hits_ += got.count;
     void* p = got.head;
     c.head = next_of(p);
-    c.set_count(static_cast<std::uint32_t>(got.count - 1));
+    c.held.set_count(static_cast<std::uint32_t>(got.count - 1));
     ++slow_allocations_;
     return p;
   }
@@ -264,7 +264,7 @@ void* sync_pool_resource::refill(slot* s, std::size_t b) {
     head = p;
   }
   c.head = head;
-  c.set_count(got);
+  c.held.set_count(got);
   return first;
 }
 
@@ -326,7 +326,7 @@ std::size_t sync_pool_resource::cached_in(const slot& s) const noexcept {
   std::size_t bytes = 0;
   for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
     const bucket_cache& c = s.caches[b];
-    bytes += (c.count() + c.spare_count.load(std::memory_order_relaxed)) *
+    bytes += (c.held.count() + c.spare_count.load(std::memory_order_relaxed)) *
              bucket_size_[b];
   }
   return bytes;
@@ -433,7 +433,7 @@ std::size_t sync_pool_resource::blocks_in_use_locked() const noexcept {
   }
   for (const slot* s : slots_) {
     for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
-      cached += s->caches[b].count() +
+      cached += s->caches[b].held.count() +
                 s->caches[b].spare_count.load(std::memory_order_relaxed);
     }
   }

@@ -74,6 +74,7 @@
 #include "absl/base/optimization.h"
 #include "absl/container/flat_hash_set.h"
 
+#include "strata/internal/cache_count.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
 #include "strata/internal/mpmc_ring.h"
@@ -163,19 +164,15 @@ class bounded_pool_resource final
   /// throws.
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
-    if (ABSL_PREDICT_TRUE(fast_path_fits(bytes, alignment))) {
-      auto* c = static_cast<thread_stack*>(internal::cached_thread_slot(id_));
-      if (ABSL_PREDICT_TRUE(c != nullptr)) {
-        const std::uint64_t state = c->state.load(std::memory_order_relaxed);
-        const std::size_t count = state & thread_stack::kCountMask;
-        if (ABSL_PREDICT_TRUE(count != 0)) {
-          void* p = c->blocks[count - 1];
-          c->state.store(state + thread_stack::kHitAndTake,
-                         std::memory_order_relaxed);
-          STRATA_UNPOISON(p, block_size_);
-          checked_.on_allocate(p, bytes, alignment);
-          return p;
-        }
+    if (thread_stack* c = fast_stack(bytes, alignment)) {
+      const std::uint64_t held = c->held.word();
+      const std::size_t count = internal::cache_count::count_of(held);
+      if (ABSL_PREDICT_TRUE(count != 0)) {
+        void* p = c->blocks[count - 1];
+        c->held.after_take(held);
+        STRATA_UNPOISON(p, block_size_);
+        checked_.on_allocate(p, bytes, alignment);
+        return p;
       }
     }
     return allocate_slow(bytes, alignment);
@@ -188,17 +185,14 @@ class bounded_pool_resource final
       void* p, std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
     checked_.on_deallocate(p, bytes, alignment);
-    if (ABSL_PREDICT_TRUE(fast_path_fits(bytes, alignment))) {
-      auto* c = static_cast<thread_stack*>(internal::cached_thread_slot(id_));
-      if (ABSL_PREDICT_TRUE(c != nullptr)) {
-        const std::uint64_t state = c->state.load(std::memory_order_relaxed);
-        const std::size_t count = state & thread_stack::kCountMask;
-        if (ABSL_PREDICT_TRUE(count < c->places)) {
-          STRATA_POISON(p, block_size_);
-          c->blocks[count] = p;
-          c->state.store(state + 1, std::memory_order_relaxed);
-          return;
-        }
+    if (thread_stack* c = fast_stack(bytes, alignment)) {
+      const std::uint64_t held = c->held.word();
+      const std::size_t count = internal::cache_count::count_of(held);
+      if (ABSL_PREDICT_TRUE(count < c->places)) {
+        STRATA_POISON(p, block_size_);
+        c->blocks[count] = p;
+        c->held.after_put(held);
+        return;
       }
     }
     deallocate_slow(p, bytes, alignment);
@@ -223,31 +217,15 @@ class bounded_pool_resource final
 
  private:
   // One thread's stack of free blocks. Only its thread touches `blocks` and
-  // `places`; `state` is an atomic so that stats() may read it from another
-  // thread. It packs the blocks on the stack (low 16 bits) with the
-  // allocations the stack has served (the rest), so a fast allocation counts
-  // both with one add.
+  // `places`; `held` (the blocks on the stack, with the hits it served) may
+  // be read by stats() from another thread.
   struct thread_stack {
     static constexpr std::size_t kMaxBlocks = 32;
-    static constexpr int kHitShift = 16;
-    static constexpr std::uint64_t kCountMask = (1u << kHitShift) - 1;
-    // One more hit, one block fewer (the count is not 0: nothing borrows).
-    static constexpr std::uint64_t kHitAndTake = kCountMask;
+    static_assert(kMaxBlocks <= internal::cache_count::kMaxCount);
 
-    std::atomic<std::uint64_t> state{0};
+    internal::cache_count held;
     std::size_t places = 0;  // places under max_pooled this stack holds
     void* blocks[kMaxBlocks] = {};
-
-    [[nodiscard]] std::size_t count() const noexcept {
-      return state.load(std::memory_order_relaxed) & kCountMask;
-    }
-    [[nodiscard]] std::size_t hits() const noexcept {
-      return state.load(std::memory_order_relaxed) >> kHitShift;
-    }
-    void set_count(std::size_t n) noexcept {
-      state.store((state.load(std::memory_order_relaxed) & ~kCountMask) | n,
-                  std::memory_order_relaxed);
-    }
   };
 
   // True for a request a block serves (alignment a power of two no stricter
@@ -256,6 +234,13 @@ class bounded_pool_resource final
                                     std::size_t alignment) const noexcept {
     return bytes <= block_size_ && alignment - 1 < block_alignment_ &&
            (alignment & (alignment - 1)) == 0 && !capped_;
+  }
+  // The calling thread's stack, if the fast paths may use it: the request
+  // fits a block, no cap needs counting, and the thread has a stack.
+  [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE thread_stack* fast_stack(
+      std::size_t bytes, std::size_t alignment) const noexcept {
+    if (ABSL_PREDICT_FALSE(!fast_path_fits(bytes, alignment))) return nullptr;
+    return static_cast<thread_stack*>(internal::cached_thread_slot(id_));
   }
   [[nodiscard]] bool poolable(std::size_t bytes,
                               std::size_t alignment) const noexcept {
@@ -275,6 +260,9 @@ class bounded_pool_resource final
   void* take_block();
   void* pop_any() noexcept;
   void put_block(void* p) noexcept;
+  // Pops up to `n` blocks from the rings into out[0..n), own shard first;
+  // returns how many came.
+  std::size_t pop_from_rings(void** out, std::size_t n) noexcept;
   // Pushes blocks[0..n) into the rings, shard `first` first, until they
   // are full; returns how many went in (in order).
   std::size_t push_to_rings(void* const* blocks, std::size_t n,
@@ -282,9 +270,11 @@ class bounded_pool_resource final
   // Takes up to `n` free places under max_pooled; returns how many.
   std::size_t take_places(std::size_t n) noexcept;
   void give_places(std::size_t n) noexcept;
-  void drop_block(void* p) noexcept;
+
   void* new_block(bool overflow);
-  void free_block(void* p) noexcept;
+  // Gives a pooled-size block back to the upstream; `tally` (guarded by
+  // mu_, like the counters it points at) counts it.
+  void free_block(void* p, std::size_t* tally = nullptr) noexcept;
   void note_outstanding(std::size_t now) noexcept;
 
   bounded_pool_options options_;

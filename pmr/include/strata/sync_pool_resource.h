@@ -67,6 +67,7 @@
 #include "absl/base/optimization.h"
 #include "absl/container/flat_hash_map.h"
 
+#include "strata/internal/cache_count.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
 #include "strata/internal/deadline.h"
@@ -183,39 +184,15 @@ class sync_pool_resource final
   };
 
   // One bucket of one thread's cache: the loaded magazine, which the fast
-  // paths use, and a spare. Only its thread writes them; `state` and
-  // `spare_count` are atomics so that stats() may read them from another
-  // thread. `state` packs the loaded magazine's block count (low 16 bits)
-  // with the allocations this cache has served (the rest), so that a fast
-  // allocation counts both with one add.
+  // paths use, and a spare. Only its thread writes them; `held` (the loaded
+  // magazine's blocks, with the hits it served) and `spare_count` are
+  // atomics so that stats() may read them from another thread.
   struct bucket_cache {
-    static constexpr int kHitShift = 16;
-    static constexpr std::uint64_t kCountMask = (1u << kHitShift) - 1;
-    // Added by an allocation from the loaded magazine: one more hit, one
-    // block fewer (the count is not 0, so nothing borrows from the hits).
-    static constexpr std::uint64_t kHitAndTake = kCountMask;
-
     void* head = nullptr;
-    std::atomic<std::uint64_t> state{0};
+    internal::cache_count held;
     void* spare_head = nullptr;
     std::atomic<std::uint32_t> spare_count{0};
     std::uint32_t limit = 0;  // blocks a magazine holds, beside the count
-
-    [[nodiscard]] std::uint32_t count() const noexcept {
-      return static_cast<std::uint32_t>(state.load(std::memory_order_relaxed) &
-                                        kCountMask);
-    }
-    [[nodiscard]] std::uint64_t hits() const noexcept {
-      return state.load(std::memory_order_relaxed) >> kHitShift;
-    }
-    void set_count(std::uint32_t n) noexcept {
-      state.store((state.load(std::memory_order_relaxed) & ~kCountMask) | n,
-                  std::memory_order_relaxed);
-    }
-    void add_state(std::uint64_t delta) noexcept {
-      state.store(state.load(std::memory_order_relaxed) + delta,
-                  std::memory_order_relaxed);
-    }
   };
 
   // One thread's cache for this pool.
@@ -233,7 +210,7 @@ class sync_pool_resource final
     // the buckets' states).
     [[nodiscard]] std::size_t hits(std::size_t buckets) const noexcept {
       std::size_t sum = 0;
-      for (std::size_t b = 0; b < buckets; ++b) sum += caches[b].hits();
+      for (std::size_t b = 0; b < buckets; ++b) sum += caches[b].held.hits();
       return sum;
     }
   };
@@ -275,6 +252,8 @@ class sync_pool_resource final
     if (ABSL_PREDICT_TRUE(b != kNoBucket && fast_alignment(alignment))) {
       // The key names this pool and its epoch: a thread whose cache has
       // not aged to the current epoch misses here and ages out of line.
+      // (Written out in both fast paths: a shared helper costs a register
+      // move per call, as the compiler keeps `b` alive across it.)
       auto* s = static_cast<slot*>(internal::keyed_thread_slot(
           id_, key_.load(std::memory_order_relaxed)));
       if (ABSL_PREDICT_TRUE(s != nullptr)) {
@@ -283,7 +262,7 @@ class sync_pool_resource final
         if (ABSL_PREDICT_TRUE(p != nullptr)) {
           STRATA_UNPOISON(p, bucket_size_[b]);
           c.head = *static_cast<void**>(p);
-          c.add_state(bucket_cache::kHitAndTake);
+          c.held.take();
           checked_.on_allocate(p, bytes, alignment);
           return p;
         }
@@ -303,12 +282,13 @@ class sync_pool_resource final
           id_, key_.load(std::memory_order_relaxed)));
       if (ABSL_PREDICT_TRUE(s != nullptr)) {
         bucket_cache& c = s->caches[b];
-        const std::uint64_t state = c.state.load(std::memory_order_relaxed);
-        if (ABSL_PREDICT_TRUE((state & bucket_cache::kCountMask) < c.limit)) {
+        const std::uint64_t held = c.held.word();
+        if (ABSL_PREDICT_TRUE(internal::cache_count::count_of(held) <
+                              c.limit)) {
           STRATA_UNPOISON(p, sizeof(void*));  // a caller may have poisoned it
           *static_cast<void**>(p) = c.head;
           c.head = p;
-          c.state.store(state + 1, std::memory_order_relaxed);
+          c.held.after_put(held);
           STRATA_POISON(p, bucket_size_[b]);
           return true;
         }
