@@ -107,18 +107,28 @@ size_class_resource::size_class_resource(const size_class_options& options,
     for (std::size_t a = 1; a <= alignment && a < 64; a *= 2) {
       align_ok |= std::uint64_t{1} << a;
     }
-    classes_.push_back({.size = size,
-                        .alignment = alignment,
+    classes_.push_back({.current = &sentinel_,
+                        .size = size,
                         .span_mask = span_size - 1,
                         .align_ok = align_ok});
     spans_.push_back({.capacity = (span_size - sizeof(span)) / size,
                       .span_size = span_size});
   }
-  current_.assign(sizes.size(), &sentinel_);
+  // The sentinel class: serves no alignment, so its sizes go out of line.
+  no_class_ = sizes.size();
+  classes_.push_back(
+      {.current = &sentinel_, .size = 0, .span_mask = 0, .align_ok = 0});
 
   // Size to class: 8-byte steps up to kSmallLimit, kLargeStep above.
-  constexpr auto kNone = static_cast<std::uint8_t>(kNoClass);
-  internal::fill_size_index(sizes, 8, small_index_, kNone);
+  const auto kNone = static_cast<std::uint8_t>(no_class_);
+  internal::fill_size_index(
+      sizes, 8, std::span<std::uint8_t>(small_index_, kSmallEntries), kNone);
+  std::fill(small_index_ + kSmallEntries, small_index_ + kRow16, kNone);
+  for (std::size_t i = 0; i < kSmallEntries; ++i) {
+    std::size_t c = small_index_[i];
+    while (c < no_class_ && classes_[c].size % 16 != 0) ++c;
+    small_index_[kRow16 + i] = static_cast<std::uint8_t>(c);
+  }
   large_index_.resize((largest_ + kLargeStep - 1) / kLargeStep + 1, kNone);
   internal::fill_size_index(sizes, kLargeStep, large_index_, kNone,
                             kSmallLimit / kLargeStep);
@@ -133,17 +143,19 @@ size_class_resource::~size_class_resource() {
 
 std::size_t size_class_resource::aligned_class(
     std::size_t bytes, std::size_t alignment) const noexcept {
-  std::size_t c = class_of(bytes);
-  if (c == kNoClass) return kNoClass;
-  while (c < classes_.size() && classes_[c].alignment < alignment) ++c;
-  return c < classes_.size() ? c : kNoClass;
+  std::size_t c = class_of(bytes, alignment);
+  while (c < no_class_ &&
+         (std::size_t{1} << std::countr_zero(classes_[c].size)) < alignment) {
+    ++c;
+  }
+  return c;
 }
 
 void* size_class_resource::allocate_slow(std::size_t bytes,
                                          std::size_t alignment) {
   internal::check_alignment(kName, alignment);
   const std::size_t c = aligned_class(bytes, alignment);
-  void* p = c == kNoClass ? allocate_large(bytes, alignment)
+  void* p = c == no_class_ ? allocate_large(bytes, alignment)
                           : allocate_from_class(c, bytes);
   checked_.on_allocate(p, bytes, alignment);
   return p;
@@ -152,7 +164,7 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
 void* size_class_resource::allocate_from_class(std::size_t c,
                                                std::size_t bytes) {
   const std::size_t size = classes_[c].size;
-  span* s = current_[c];
+  span* s = classes_[c].current;
   for (;;) {
     void* p = s->free;
     if (p != nullptr) {
@@ -176,13 +188,12 @@ void* size_class_resource::allocate_from_class(std::size_t c,
       } else {
         next = new_span(c);
       }
-      current_[c] = next;
+      classes_[c].current = next;
       s = next;
       continue;
     }
     ++s->live;
     requested_bytes_ += bytes;
-    class_bytes_in_use_ += size;
     return p;
   }
 }
@@ -197,12 +208,12 @@ void* size_class_resource::allocate_large(std::size_t bytes,
 void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
                                           std::size_t alignment) noexcept {
   const std::size_t c = aligned_class(bytes, alignment);
-  if (c == kNoClass) {
+  if (c == no_class_) {
     held_bytes_ -= bytes;
     large_.deallocate(upstream_, p, bytes, alignment);
     return;
   }
-  push_free(p, bytes, c);
+  push_free(p, bytes, classes_[c]);
 }
 
 size_class_resource::span* size_class_resource::new_span(std::size_t c) {
@@ -233,7 +244,7 @@ void size_class_resource::free_span(span* s) noexcept {
   class_spans& list = spans_[s->klass];
   if (s->listed) unlink_partial(s);
   if (s->empty_listed) unlink_empty(s);
-  if (current_[s->klass] == s) current_[s->klass] = &sentinel_;
+  if (classes_[s->klass].current == s) classes_[s->klass].current = &sentinel_;
   if (s->all_prev != nullptr) {
     s->all_prev->all_next = s->all_next;
   } else {
@@ -255,6 +266,9 @@ void size_class_resource::relist(span* s) noexcept {
     return;
   }
   if (s->listed) unlink_partial(s);
+  // Empty: carve it afresh when it serves again.
+  s->free = nullptr;
+  s->carve = s->end - list.capacity * classes_[s->klass].size;
   if (list.empties >= options_.max_empty_spans) {
     free_span(s);
     return;
@@ -265,6 +279,7 @@ void size_class_resource::relist(span* s) noexcept {
   list.empty = s;
   s->empty_listed = true;
   ++list.empties;
+  empty_bytes_ += list.span_size;
 }
 
 void size_class_resource::unlink_empty(span* s) noexcept {
@@ -278,6 +293,7 @@ void size_class_resource::unlink_empty(span* s) noexcept {
   s->prev = s->next = nullptr;
   s->empty_listed = false;
   --list.empties;
+  empty_bytes_ -= list.span_size;
 }
 
 void size_class_resource::link_partial(span* s) noexcept {
@@ -302,7 +318,7 @@ void size_class_resource::unlink_partial(span* s) noexcept {
 }
 
 std::size_t size_class_resource::cached_bytes() const noexcept {
-  return held_bytes_ - large_.bytes() - class_bytes_in_use_;
+  return empty_bytes_;
 }
 
 reclaim_result size_class_resource::reclaim(
@@ -325,30 +341,32 @@ reclaim_result size_class_resource::reclaim(
 std::size_t size_class_resource::class_size_for(
     std::size_t bytes, std::size_t alignment) const noexcept {
   const std::size_t c = aligned_class(bytes, alignment);
-  return c == kNoClass ? 0 : classes_[c].size;
+  return c == no_class_ ? 0 : classes_[c].size;
 }
 
 std::vector<std::size_t> size_class_resource::class_sizes() const {
   std::vector<std::size_t> sizes;
-  sizes.reserve(classes_.size());
-  for (const class_info& info : classes_) sizes.push_back(info.size);
+  sizes.reserve(no_class_);
+  for (std::size_t c = 0; c < no_class_; ++c) sizes.push_back(classes_[c].size);
   return sizes;
 }
 
 size_class_resource_stats size_class_resource::stats() const {
   size_class_resource_stats result;
-  for (std::size_t c = 0; c < classes_.size(); ++c) {
+  std::size_t class_bytes_in_use = 0;
+  for (std::size_t c = 0; c < no_class_; ++c) {
     const class_spans& list = spans_[c];
     size_class_stats entry{.block_size = classes_[c].size, .spans = list.count};
     for (const span* s = list.all; s != nullptr; s = s->all_next) {
       entry.blocks_in_use += s->live;
     }
     entry.blocks_free = list.count * list.capacity - entry.blocks_in_use;
+    class_bytes_in_use += entry.blocks_in_use * entry.block_size;
     result.classes.push_back(entry);
   }
   result.bytes_in_use = requested_bytes_ + large_.bytes();
   result.bytes_held = held_bytes_;
-  result.internal_waste = class_bytes_in_use_ - requested_bytes_;
+  result.internal_waste = class_bytes_in_use - requested_bytes_;
   result.large_blocks = large_.count();
   return result;
 }

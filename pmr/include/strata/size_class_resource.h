@@ -138,19 +138,24 @@ class size_class_resource final
   /// one pop. Otherwise out of line: carve, switch span, or a new span.
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
-    const std::size_t c = class_of(bytes);
-    if (ABSL_PREDICT_TRUE(c != kNoClass && fits_class(c, alignment))) {
-      span* s = current_[c];
+    const class_info& info = classes_[class_of(bytes, alignment)];
+    if (ABSL_PREDICT_TRUE(serves(info, alignment))) {
+      span* s = info.current;
       void* p = s->free;
       if (ABSL_PREDICT_TRUE(p != nullptr)) {
-        STRATA_UNPOISON(p, classes_[c].size);
+        STRATA_UNPOISON(p, info.size);
         s->free = *static_cast<void**>(p);
-        ++s->live;
-        requested_bytes_ += bytes;
-        class_bytes_in_use_ += classes_[c].size;
-        checked_.on_allocate(p, bytes, alignment);
-        return p;
+      } else if (static_cast<std::size_t>(s->end - s->carve) >= info.size) {
+        p = s->carve;  // a fresh span: bump, touching no block
+        s->carve += info.size;
+        STRATA_UNPOISON(p, info.size);
+      } else {
+        return allocate_slow(bytes, alignment);
       }
+      ++s->live;
+      requested_bytes_ += bytes;
+      checked_.on_allocate(p, bytes, alignment);
+      return p;
     }
     return allocate_slow(bytes, alignment);
   }
@@ -162,15 +167,18 @@ class size_class_resource final
       void* p, std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
     checked_.on_deallocate(p, bytes, alignment);
-    const std::size_t c = class_of(bytes);
-    if (ABSL_PREDICT_TRUE(c != kNoClass && fits_class(c, alignment))) {
-      push_free(p, bytes, c);
+    const class_info& info = classes_[class_of(bytes, alignment)];
+    if (ABSL_PREDICT_TRUE(serves(info, alignment))) {
+      push_free(p, bytes, info);
       return;
     }
     deallocate_slow(p, bytes, alignment);
   }
 
-  /// Bytes held from the upstream in spans that no block in use occupies.
+  /// Bytes held from the upstream in the empty spans kept for reuse: what
+  /// reclaim() can give back. Free blocks in spans that still hold a block in
+  /// use, and the current span of each class, are not counted (stats() shows
+  /// them).
   [[nodiscard]] std::size_t cached_bytes() const noexcept override;
   /// Gives empty spans back (all but keep_empty_spans per class), within the
   /// request.
@@ -214,10 +222,13 @@ class size_class_resource final
     bool empty_listed;  // on the empty list
   };
 
-  // What the fast paths need to know of a class, packed together.
+  // What the fast paths need to know of a class, packed into 32 bytes. The
+  // table ends with a sentinel class (no_class_) that serves nothing: sizes
+  // above the largest class index it, so the fast paths need no separate
+  // test for them.
   struct class_info {
+    span* current;           // serves allocations; sentinel_ until used
     std::size_t size;        // block size
-    std::size_t alignment;   // largest power of two dividing size
     std::size_t span_mask;   // span size - 1
     std::uint64_t align_ok;  // bit a: alignment a (below 64) is served
   };
@@ -226,9 +237,9 @@ class size_class_resource final
   // no stricter than its blocks and below 64. Anything else goes out of
   // line, where an alignment that is not a power of two throws even when a
   // block at hand would happen to satisfy it.
-  [[nodiscard]] bool fits_class(std::size_t c,
-                                std::size_t alignment) const noexcept {
-    return alignment < 64 && ((classes_[c].align_ok >> alignment) & 1) != 0;
+  [[nodiscard]] static bool serves(const class_info& info,
+                                   std::size_t alignment) noexcept {
+    return alignment < 64 && ((info.align_ok >> alignment) & 1) != 0;
   }
 
   // Per-class span lists, off the fast path.
@@ -242,46 +253,68 @@ class size_class_resource final
     std::size_t span_size = 0;
   };
 
-  static constexpr std::size_t kNoClass = 0xff;
   static constexpr std::size_t kSmallLimit = 1024;  // 8-byte steps up to here
+  static constexpr std::size_t kSmallEntries = kSmallLimit / 8 + 1;
+  static constexpr std::size_t kRow16 = 256;  // (16 & 16) << 4
+  static_assert(kRow16 >= kSmallEntries);
   static constexpr std::size_t kLargeStep = 128;    // 128-byte steps above
 
-  [[nodiscard]] std::size_t class_of(std::size_t bytes) const noexcept {
+  // The class for `bytes`, or no_class_ above the largest. Up to
+  // kSmallLimit, an alignment of 16 (max_align_t's, what allocate() asks by
+  // default) reads its own row, which skips the classes aligned to 8 only;
+  // other alignments read the first row, and serves() sends them out of line
+  // when the class does not serve them.
+  [[nodiscard]] std::size_t class_of(std::size_t bytes,
+                                     std::size_t alignment) const noexcept {
     if (ABSL_PREDICT_TRUE(bytes <= kSmallLimit)) {
-      return small_index_[(bytes + 7) >> 3];
+      return small_index_[((bytes + 7) >> 3) + ((alignment & 16) << 4)];
     }
     if (bytes <= largest_) return large_index_[(bytes + kLargeStep - 1) >> 7];
-    return kNoClass;
+    return no_class_;
   }
   // The header of the span holding `p`: the span starts at `p` rounded down
   // to the span size, and the header ends it. Pointer arithmetic from `p`
   // (not an integer cast back to a pointer) keeps the compiler's aliasing
   // knowledge.
-  [[nodiscard]] span* span_of(void* p, std::size_t c) const noexcept {
-    const std::size_t mask = classes_[c].span_mask;
-    std::byte* start = static_cast<std::byte*>(p) -
-                       (reinterpret_cast<std::uintptr_t>(p) & mask);
+  [[nodiscard]] static std::byte* span_start(void* p,
+                                             std::size_t mask) noexcept {
+    return static_cast<std::byte*>(p) -
+           (reinterpret_cast<std::uintptr_t>(p) & mask);
+  }
+  [[nodiscard]] static span* header_of(std::byte* start,
+                                       std::size_t mask) noexcept {
     return reinterpret_cast<span*>(start + mask + 1 - sizeof(span));
   }
 
-  // Puts `p` back on its span's free list. A span that is not current and
-  // was full (this is its first free block) or is now empty moves between
-  // lists, out of line.
+  // Puts `p` back on its span's free list. A span whose last block in use
+  // comes back starts afresh: its free list is dropped and blocks are carved
+  // from its start again, so the next allocations are sequential and read no
+  // stale link (a container built and dropped over and over then touches
+  // memory like an arena). The current span does that inline; another span
+  // that empties, or that was full (this is its first free block), moves
+  // between lists out of line.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void push_free(void* p, std::size_t bytes,
-                                              std::size_t c) noexcept {
-    span* s = span_of(p, c);
+                                              const class_info& info) noexcept {
+    span* const current = info.current;
+    std::byte* const start = span_start(p, info.span_mask);
+    span* s = header_of(start, info.span_mask);
+    requested_bytes_ -= bytes;
+    if (ABSL_PREDICT_FALSE(--s->live == 0)) {
+      STRATA_POISON(p, info.size);
+      if (s == current) {
+        s->free = nullptr;
+        s->carve = start;
+      } else {
+        relist(s);
+      }
+      return;
+    }
     void* old = s->free;
     STRATA_UNPOISON(p, sizeof(void*));  // a caller may have poisoned it
     *static_cast<void**>(p) = old;
     s->free = p;
-    --s->live;
-    requested_bytes_ -= bytes;
-    class_bytes_in_use_ -= classes_[c].size;
-    STRATA_POISON(p, classes_[c].size);
-    if (ABSL_PREDICT_FALSE(old == nullptr || s->live == 0) &&
-        s != current_[c]) {
-      relist(s);
-    }
+    STRATA_POISON(p, info.size);
+    if (ABSL_PREDICT_FALSE(old == nullptr) && s != current) relist(s);
   }
 
   ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
@@ -302,18 +335,20 @@ class size_class_resource final
   size_class_options options_;
   std::pmr::memory_resource* upstream_;
   std::size_t largest_ = 0;
-  std::vector<class_info> classes_;
-  std::vector<span*> current_;  // per class; an empty sentinel until used
-  std::vector<class_spans> spans_;
-  std::uint8_t small_index_[kSmallLimit / 8 + 1] = {};
+  std::vector<class_info> classes_;  // the classes, then the sentinel class
+  std::vector<class_spans> spans_;   // per class
+  std::size_t no_class_ = 0;         // index of the sentinel class
+  // Size to class, 8-byte steps: entries [0, kSmallEntries) for any
+  // alignment, [kRow16, kRow16 + kSmallEntries) for an alignment of 16.
+  std::uint8_t small_index_[kRow16 + kSmallEntries] = {};
   std::vector<std::uint8_t> large_index_;
-  span sentinel_{};  // current_ of a class with no span yet: never has room
+  span sentinel_{};  // current span of a class with none yet: never has room
 
   std::size_t requested_bytes_ = 0;  // asked for, in class blocks
   // Read by cached_bytes() and stats() from any thread (a governor's, a
   // monitor's); written by the one thread using the resource.
-  internal::owner_counter class_bytes_in_use_;  // class sizes of blocks in use
-  internal::owner_counter held_bytes_;          // spans and large blocks
+  internal::owner_counter empty_bytes_;  // spans on the empty lists
+  internal::owner_counter held_bytes_;   // spans and large blocks
   internal::passthrough_blocks large_;
 
   [[no_unique_address]] internal::block_checker checked_{"size_class_resource"};
