@@ -8,7 +8,8 @@
 //                        SpansAreAlignedSoBlocksKeepTheirAlignment,
 //                        StricterAlignmentTakesALargerClass,
 //                        AWarmClassStillRejectsABadAlignment
-//   spans                FullSpansBecomePartialAgain
+//   spans                FullSpansBecomePartialAgain,
+//                        AnEmptiedSpanCarvesFromItsStartAgain
 //   empty spans          EmptySpansBeyondMaxGoBackAtOnce,
 //                        HeldMemoryFollowsTheBlocksInUse
 //   reclaim              ReclaimGivesBackEmptySpansKeepingAFew
@@ -187,6 +188,38 @@ TEST_F(SizeClassResourceTest, FullSpansBecomePartialAgain) {
   EXPECT_EQ(upstream_.stats().allocations, calls);
   EXPECT_EQ(slabs.stats().classes[7].spans, spans);
   for (void* p : blocks) slabs.deallocate(p, 64, 8);
+}
+
+// A span whose blocks have all come back serves from its start again, in
+// address order, whatever order the blocks came back in: a container built
+// and dropped over and over gets sequential blocks, as from an arena. That
+// holds for the current span and for an emptied one kept for reuse.
+TEST_F(SizeClassResourceTest, AnEmptiedSpanCarvesFromItsStartAgain) {
+  size_class_resource slabs({.span_size = 4096}, &upstream_);
+  constexpr std::size_t kBlock = 64;
+  std::vector<void*> blocks;
+  for (int i = 0; i < 200; ++i) blocks.push_back(slabs.allocate(kBlock, 8));
+  ASSERT_GE(slabs.stats().classes[7].spans, 3u);
+  std::vector<void*> shuffled = blocks;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(9));
+  for (void* p : shuffled) slabs.deallocate(p, kBlock, 8);
+  ASSERT_EQ(slabs.stats().classes[7].spans, 2u);  // current + one kept empty
+
+  const std::size_t per_span = slabs.stats().classes[7].blocks_free / 2;
+  std::vector<void*> again;
+  for (std::size_t i = 0; i < 2 * per_span; ++i) {
+    again.push_back(slabs.allocate(kBlock, 8));
+  }
+  std::size_t runs = 1;  // stretches of consecutive addresses
+  for (std::size_t i = 1; i < again.size(); ++i) {
+    if (static_cast<std::byte*>(again[i]) !=
+        static_cast<std::byte*>(again[i - 1]) + kBlock) {
+      ++runs;
+    }
+  }
+  EXPECT_EQ(runs, 2u) << "one run per span";
+  EXPECT_EQ(slabs.stats().classes[7].spans, 2u);
+  for (void* p : again) slabs.deallocate(p, kBlock, 8);
 }
 
 TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {

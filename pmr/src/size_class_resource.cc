@@ -18,6 +18,13 @@ constexpr std::string_view kName = "size_class_resource";
 constexpr std::size_t kMaxClassSize = 256 << 10;
 constexpr std::size_t kMaxClasses = 250;
 constexpr std::size_t kMinBlocksPerSpan = 8;
+// Span headers start on a cache line, at one of kColors lines near the end
+// of the span, chosen by class. Headers all at the same offset of spans
+// aligned to their size would share one set of a set-associative cache, and
+// a workload using eight classes at once would evict its own headers.
+constexpr std::size_t kColors = 8;
+constexpr std::size_t kHeaderLine = 64;
+constexpr std::size_t kHeaderReserve = 2 * kHeaderLine + kColors * kHeaderLine;
 
 [[noreturn]] void bad_option(const std::string& what) {
   throw std::invalid_argument(absl::StrFormat("strata: %s: %s", kName, what));
@@ -101,23 +108,29 @@ size_class_resource::size_class_resource(const size_class_options& options,
   for (const std::size_t size : sizes) {
     const std::size_t span_size =
         std::max(options_.span_size,
-                 std::bit_ceil(kMinBlocksPerSpan * size + sizeof(span)));
+                 std::bit_ceil(kMinBlocksPerSpan * size + kHeaderReserve));
+    const std::size_t header_offset =
+        span_size - 2 * kHeaderLine - (classes_.size() % kColors) * kHeaderLine;
     const std::size_t alignment = std::size_t{1} << std::countr_zero(size);
     std::uint64_t align_ok = 0;
     for (std::size_t a = 1; a <= alignment && a < 64; a *= 2) {
       align_ok |= std::uint64_t{1} << a;
     }
     classes_.push_back({.current = &sentinel_,
-                        .size = size,
+                        .size = static_cast<std::uint32_t>(size),
+                        .header_offset = static_cast<std::uint32_t>(header_offset),
                         .span_mask = span_size - 1,
                         .align_ok = align_ok});
-    spans_.push_back({.capacity = (span_size - sizeof(span)) / size,
-                      .span_size = span_size});
+    spans_.push_back({.capacity = header_offset / size, .span_size = span_size});
   }
   // The sentinel class: serves no alignment, so its sizes go out of line.
   no_class_ = sizes.size();
   classes_.push_back(
-      {.current = &sentinel_, .size = 0, .span_mask = 0, .align_ok = 0});
+      {.current = &sentinel_,
+       .size = 0,
+       .header_offset = 0,
+       .span_mask = 0,
+       .align_ok = 0});
 
   // Size to class: 8-byte steps up to kSmallLimit, kLargeStep above.
   const auto kNone = static_cast<std::uint8_t>(no_class_);
@@ -220,7 +233,7 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   class_spans& list = spans_[c];
   auto* memory = static_cast<std::byte*>(
       upstream_->allocate(list.span_size, list.span_size));
-  auto* s = reinterpret_cast<span*>(memory + list.span_size - sizeof(span));
+  auto* s = reinterpret_cast<span*>(memory + classes_[c].header_offset);
   *s = {.free = nullptr,
         .carve = memory,
         .end = memory + list.capacity * classes_[c].size,
@@ -254,7 +267,7 @@ void size_class_resource::free_span(span* s) noexcept {
   --list.count;
   held_bytes_ -= list.span_size;
   auto* memory =
-      reinterpret_cast<std::byte*>(s) + sizeof(span) - list.span_size;
+      reinterpret_cast<std::byte*>(s) - classes_[s->klass].header_offset;
   STRATA_UNPOISON(memory, list.span_size);
   upstream_->deallocate(memory, list.span_size, list.span_size);
 }

@@ -227,10 +227,11 @@ class size_class_resource final
   // above the largest class index it, so the fast paths need no separate
   // test for them.
   struct class_info {
-    span* current;           // serves allocations; sentinel_ until used
-    std::size_t size;        // block size
-    std::size_t span_mask;   // span size - 1
-    std::uint64_t align_ok;  // bit a: alignment a (below 64) is served
+    span* current;               // serves allocations; sentinel_ until used
+    std::uint32_t size;          // block size
+    std::uint32_t header_offset;  // of the span header from the span's start
+    std::size_t span_mask;       // span size - 1
+    std::uint64_t align_ok;      // bit a: alignment a (below 64) is served
   };
 
   // True if the class serves `alignment` on the fast paths: a power of two
@@ -282,8 +283,8 @@ class size_class_resource final
            (reinterpret_cast<std::uintptr_t>(p) & mask);
   }
   [[nodiscard]] static span* header_of(std::byte* start,
-                                       std::size_t mask) noexcept {
-    return reinterpret_cast<span*>(start + mask + 1 - sizeof(span));
+                                       const class_info& info) noexcept {
+    return reinterpret_cast<span*>(start + info.header_offset);
   }
 
   // Puts `p` back on its span's free list. A span whose last block in use
@@ -297,7 +298,7 @@ class size_class_resource final
                                               const class_info& info) noexcept {
     span* const current = info.current;
     std::byte* const start = span_start(p, info.span_mask);
-    span* s = header_of(start, info.span_mask);
+    span* s = header_of(start, info);
     requested_bytes_ -= bytes;
     if (ABSL_PREDICT_FALSE(--s->live == 0)) {
       STRATA_POISON(p, info.size);
