@@ -116,21 +116,22 @@ size_class_resource::size_class_resource(const size_class_options& options,
     for (std::size_t a = 1; a <= alignment && a < 64; a *= 2) {
       align_ok |= std::uint64_t{1} << a;
     }
-    classes_.push_back({.current = &sentinel_,
-                        .size = static_cast<std::uint32_t>(size),
-                        .header_offset = static_cast<std::uint32_t>(header_offset),
-                        .span_mask = span_size - 1,
-                        .align_ok = align_ok});
-    spans_.push_back({.capacity = header_offset / size, .span_size = span_size});
+    classes_.push_back(
+        {.current = &sentinel_,
+         .size = static_cast<std::uint32_t>(size),
+         .header_offset = static_cast<std::uint32_t>(header_offset),
+         .span_mask = span_size - 1,
+         .align_ok = align_ok});
+    spans_.push_back(
+        {.capacity = header_offset / size, .span_size = span_size});
   }
   // The sentinel class: serves no alignment, so its sizes go out of line.
   no_class_ = sizes.size();
-  classes_.push_back(
-      {.current = &sentinel_,
-       .size = 0,
-       .header_offset = 0,
-       .span_mask = 0,
-       .align_ok = 0});
+  classes_.push_back({.current = &sentinel_,
+                      .size = 0,
+                      .header_offset = 0,
+                      .span_mask = 0,
+                      .align_ok = 0});
 
   // Size to class: 8-byte steps up to kSmallLimit, kLargeStep above.
   const auto kNone = static_cast<std::uint8_t>(no_class_);
@@ -169,7 +170,7 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
   internal::check_alignment(kName, alignment);
   const std::size_t c = aligned_class(bytes, alignment);
   void* p = c == no_class_ ? allocate_large(bytes, alignment)
-                          : allocate_from_class(c, bytes);
+                           : allocate_from_class(c, bytes);
   checked_.on_allocate(p, bytes, alignment);
   return p;
 }

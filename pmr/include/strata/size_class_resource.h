@@ -6,7 +6,8 @@
 //
 //   - Size to class is one table lookup (8-byte steps up to 1 KiB, 128-byte
 //     steps above), with no search and no division, on allocation and on
-//     deallocation, which is told the size.
+//     deallocation, which is told the size. Up to 1 KiB, requests aligned to
+//     16 (max_align_t, the pmr default) have their own row of the table.
 //   - A block's span is found from its address alone: every span of a class
 //     has the same power-of-two size and is aligned to it, so the span header
 //     is at a fixed offset from the address rounded down. No lookup table.
@@ -14,20 +15,27 @@
 //     divides its size; a more strictly aligned request is served from the
 //     next class that satisfies it, or from the upstream. libstdc++'s pools
 //     return under-aligned blocks for allocate(20, 16); this never does.
-//   - Each span counts its live blocks. A span that empties goes to a short
-//     list of empty spans (max_empty_spans per class) or straight back to the
-//     upstream; new blocks come from the fuller spans first, so the sparse
-//     ones drain. The memory held follows the blocks in use, not their peak.
-//     reclaim() gives back the empty spans kept (all but keep_empty_spans
-//     per class); it is reclaimable.
+//   - Each span counts its live blocks. A span that empties starts afresh
+//     (blocks are carved from its start again, in address order, so a
+//     container built and dropped over and over gets the same sequential
+//     blocks each time) and goes to a short list of empty spans
+//     (max_empty_spans per class) or straight back to the upstream; new
+//     blocks come from the fuller spans first, so the sparse ones drain. The
+//     memory held follows the blocks in use, not their peak. reclaim() gives
+//     back the empty spans kept (all but keep_empty_spans per class); it is
+//     reclaimable.
 //   - Requests above the largest class go straight to the upstream.
 //
 // Memory layout of a span (blocks first, so they keep the span's alignment):
 //
 //   span (2^k bytes, aligned to 2^k)
-//   [blk|blk|blk|blk|...........................|header]
-//    ^ free list threads through freed blocks    ^ live count, free list,
-//      (the first 8 bytes of each)                 carve point, list links
+//   [blk|blk|blk|blk|.......................|header|..]
+//    ^ free list threads through freed blocks ^ live count, free list,
+//      (the first 8 bytes of each)              carve point, list links
+//
+// The header starts on one of eight cache lines near the end of the span,
+// chosen by class: at one fixed offset, the headers of every class would
+// share one set of a set-associative cache and evict one another.
 //
 // Each class has a current span that serves allocations, a list of partial
 // spans with free blocks (most recently full first, so the densest serve
@@ -134,8 +142,9 @@ class size_class_resource final
   ~size_class_resource() override;
 
   /// A block of the class for (bytes, alignment). Cost when the class's
-  /// current span has a free block: one table lookup, one alignment compare,
-  /// one pop. Otherwise out of line: carve, switch span, or a new span.
+  /// current span has room: one table lookup, one alignment test, and a pop
+  /// from its free list or a bump of its carve point. Otherwise out of line:
+  /// switch span, or a new span.
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     const class_info& info = classes_[class_of(bytes, alignment)];
@@ -227,11 +236,11 @@ class size_class_resource final
   // above the largest class index it, so the fast paths need no separate
   // test for them.
   struct class_info {
-    span* current;               // serves allocations; sentinel_ until used
-    std::uint32_t size;          // block size
+    span* current;                // serves allocations; sentinel_ until used
+    std::uint32_t size;           // block size
     std::uint32_t header_offset;  // of the span header from the span's start
-    std::size_t span_mask;       // span size - 1
-    std::uint64_t align_ok;      // bit a: alignment a (below 64) is served
+    std::size_t span_mask;        // span size - 1
+    std::uint64_t align_ok;       // bit a: alignment a (below 64) is served
   };
 
   // True if the class serves `alignment` on the fast paths: a power of two
@@ -258,7 +267,7 @@ class size_class_resource final
   static constexpr std::size_t kSmallEntries = kSmallLimit / 8 + 1;
   static constexpr std::size_t kRow16 = 256;  // (16 & 16) << 4
   static_assert(kRow16 >= kSmallEntries);
-  static constexpr std::size_t kLargeStep = 128;    // 128-byte steps above
+  static constexpr std::size_t kLargeStep = 128;  // 128-byte steps above
 
   // The class for `bytes`, or no_class_ above the largest. Up to
   // kSmallLimit, an alignment of 16 (max_align_t's, what allocate() asks by
@@ -273,9 +282,9 @@ class size_class_resource final
     if (bytes <= largest_) return large_index_[(bytes + kLargeStep - 1) >> 7];
     return no_class_;
   }
-  // The header of the span holding `p`: the span starts at `p` rounded down
-  // to the span size, and the header ends it. Pointer arithmetic from `p`
-  // (not an integer cast back to a pointer) keeps the compiler's aliasing
+  // The span holding `p` starts at `p` rounded down to the span size, and
+  // its header is header_offset bytes in. Pointer arithmetic from `p` (not
+  // an integer cast back to a pointer) keeps the compiler's aliasing
   // knowledge.
   [[nodiscard]] static std::byte* span_start(void* p,
                                              std::size_t mask) noexcept {
