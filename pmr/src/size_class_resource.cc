@@ -125,27 +125,38 @@ size_class_resource::size_class_resource(const size_class_options& options,
     spans_.push_back(
         {.capacity = header_offset / size, .span_size = span_size});
   }
-  // The sentinel class: serves no alignment, so its sizes go out of line.
+  // The sentinel class: its current span (sentinel_) never has room for a
+  // block of its size, so the fast paths send what indexes it out of line.
   no_class_ = sizes.size();
   classes_.push_back({.current = &sentinel_,
-                      .size = 0,
+                      .size = 1,
                       .header_offset = 0,
                       .span_mask = 0,
                       .align_ok = 0});
 
-  // Size to class: 8-byte steps up to kSmallLimit, kLargeStep above.
-  const auto kNone = static_cast<std::uint8_t>(no_class_);
-  internal::fill_size_index(
-      sizes, 8, std::span<std::uint8_t>(small_index_, kSmallEntries), kNone);
-  std::fill(small_index_ + kSmallEntries, small_index_ + kRow16, kNone);
-  for (std::size_t i = 0; i < kSmallEntries; ++i) {
-    std::size_t c = small_index_[i];
-    while (c < no_class_ && classes_[c].size % 16 != 0) ++c;
-    small_index_[kRow16 + i] = static_cast<std::uint8_t>(c);
+  // Size to class. Above kSmallLimit, kLargeStep steps; entry 0 serves a
+  // request of no bytes, and the entries between serve nothing (requests up
+  // to kSmallLimit come here only with an alignment above kSmallAlignment,
+  // and go out of line).
+  const auto none = static_cast<std::uint8_t>(no_class_);
+  large_index_.resize((largest_ + kLargeStep - 1) / kLargeStep + 1, none);
+  internal::fill_size_index(sizes, kLargeStep, large_index_, none,
+                            kSmallLimit / kLargeStep + 1);
+  large_index_[0] = 0;
+  // Up to kSmallLimit, a row per alignment: the row of alignment 1 names
+  // the smallest class that holds the size; the row of a larger power of two
+  // the first class from there whose blocks are aligned to it; the rows of
+  // other alignments name no class.
+  std::fill(std::begin(small_index_), std::end(small_index_), none);
+  for (std::size_t i = 0; i < kRowEntries; ++i) {
+    const auto it = std::lower_bound(sizes.begin(), sizes.end(), (i + 1) * 8);
+    const std::size_t by_size = static_cast<std::size_t>(it - sizes.begin());
+    for (std::size_t a = 1; a <= kSmallAlignment; a *= 2) {
+      std::size_t c = by_size;
+      while (c < no_class_ && classes_[c].size % a != 0) ++c;
+      small_index_[a * kRowEntries + i] = static_cast<std::uint8_t>(c);
+    }
   }
-  large_index_.resize((largest_ + kLargeStep - 1) / kLargeStep + 1, kNone);
-  internal::fill_size_index(sizes, kLargeStep, large_index_, kNone,
-                            kSmallLimit / kLargeStep);
 }
 
 size_class_resource::~size_class_resource() {
@@ -157,7 +168,16 @@ size_class_resource::~size_class_resource() {
 
 std::size_t size_class_resource::aligned_class(
     std::size_t bytes, std::size_t alignment) const noexcept {
-  std::size_t c = class_of(bytes, alignment);
+  // The smallest class that holds `bytes`, then the first from there that is
+  // aligned enough: what class_of() finds whenever it finds a class.
+  std::size_t c = no_class_;
+  if (bytes == 0) {
+    c = 0;
+  } else if (bytes <= kSmallLimit) {
+    c = small_index_[kRowEntries + ((bytes - 1) >> 3)];  // alignment 1
+  } else if (bytes <= largest_) {
+    c = large_index_[(bytes + kLargeStep - 1) >> 7];
+  }
   while (c < no_class_ &&
          (std::size_t{1} << std::countr_zero(classes_[c].size)) < alignment) {
     ++c;

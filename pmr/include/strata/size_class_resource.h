@@ -142,31 +142,29 @@ class size_class_resource final
   ~size_class_resource() override;
 
   /// A block of the class for (bytes, alignment). Cost when the class's
-  /// current span has room: one table lookup, one alignment test, and a pop
-  /// from its free list or a bump of its carve point. Otherwise out of line:
-  /// switch span, or a new span.
+  /// current span has room: one table lookup and a pop from its free list or
+  /// a bump of its carve point. Otherwise out of line: switch span, or a new
+  /// span. (The sentinel class's span never has room, so requests no class
+  /// serves need no test of their own here.)
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     const class_info& info = classes_[class_of(bytes, alignment)];
-    if (ABSL_PREDICT_TRUE(serves(info, alignment))) {
-      span* s = info.current;
-      void* p = s->free;
-      if (ABSL_PREDICT_TRUE(p != nullptr)) {
-        STRATA_UNPOISON(p, info.size);
-        s->free = *static_cast<void**>(p);
-      } else if (static_cast<std::size_t>(s->end - s->carve) >= info.size) {
-        p = s->carve;  // a fresh span: bump, touching no block
-        s->carve += info.size;
-        STRATA_UNPOISON(p, info.size);
-      } else {
-        return allocate_slow(bytes, alignment);
-      }
-      ++s->live;
-      requested_bytes_ += bytes;
-      checked_.on_allocate(p, bytes, alignment);
-      return p;
+    span* s = info.current;
+    void* p = s->free;
+    if (ABSL_PREDICT_TRUE(p != nullptr)) {
+      STRATA_UNPOISON(p, info.size);
+      s->free = *static_cast<void**>(p);
+    } else if (static_cast<std::size_t>(s->end - s->carve) >= info.size) {
+      p = s->carve;  // a fresh span: bump, touching no block
+      s->carve += info.size;
+      STRATA_UNPOISON(p, info.size);
+    } else {
+      return allocate_slow(bytes, alignment);
     }
-    return allocate_slow(bytes, alignment);
+    ++s->live;
+    requested_bytes_ += bytes;
+    checked_.on_allocate(p, bytes, alignment);
+    return p;
   }
 
   /// Puts the block on its span's free list. Cost: one table lookup, one
@@ -176,9 +174,9 @@ class size_class_resource final
       void* p, std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
     checked_.on_deallocate(p, bytes, alignment);
-    const class_info& info = classes_[class_of(bytes, alignment)];
-    if (ABSL_PREDICT_TRUE(serves(info, alignment))) {
-      push_free(p, bytes, info);
+    const std::size_t c = class_of(bytes, alignment);
+    if (ABSL_PREDICT_TRUE(c != no_class_)) {
+      push_free(p, bytes, classes_[c]);
       return;
     }
     deallocate_slow(p, bytes, alignment);
@@ -232,9 +230,9 @@ class size_class_resource final
   };
 
   // What the fast paths need to know of a class, packed into 32 bytes. The
-  // table ends with a sentinel class (no_class_) that serves nothing: sizes
-  // above the largest class index it, so the fast paths need no separate
-  // test for them.
+  // table ends with a sentinel class (no_class_) whose current span never
+  // has room: requests that no class serves on the fast path index it and
+  // go out of line.
   struct class_info {
     span* current;                // serves allocations; sentinel_ until used
     std::uint32_t size;           // block size
@@ -242,15 +240,6 @@ class size_class_resource final
     std::size_t span_mask;        // span size - 1
     std::uint64_t align_ok;       // bit a: alignment a (below 64) is served
   };
-
-  // True if the class serves `alignment` on the fast paths: a power of two
-  // no stricter than its blocks and below 64. Anything else goes out of
-  // line, where an alignment that is not a power of two throws even when a
-  // block at hand would happen to satisfy it.
-  [[nodiscard]] static bool serves(const class_info& info,
-                                   std::size_t alignment) noexcept {
-    return alignment < 64 && ((info.align_ok >> alignment) & 1) != 0;
-  }
 
   // Per-class span lists, off the fast path.
   struct class_spans {
@@ -263,23 +252,33 @@ class size_class_resource final
     std::size_t span_size = 0;
   };
 
-  static constexpr std::size_t kSmallLimit = 1024;  // 8-byte steps up to here
-  static constexpr std::size_t kSmallEntries = kSmallLimit / 8 + 1;
-  static constexpr std::size_t kRow16 = 256;  // (16 & 16) << 4
-  static_assert(kRow16 >= kSmallEntries);
+  static constexpr std::size_t kSmallLimit = 1024;    // 8-byte steps up to here
+  static constexpr std::size_t kSmallAlignment = 16;  // rows for 0 .. this
+  static constexpr std::size_t kRowEntries = kSmallLimit / 8;
   static constexpr std::size_t kLargeStep = 128;  // 128-byte steps above
 
-  // The class for `bytes`, or no_class_ above the largest. Up to
-  // kSmallLimit, an alignment of 16 (max_align_t's, what allocate() asks by
-  // default) reads its own row, which skips the classes aligned to 8 only;
-  // other alignments read the first row, and serves() sends them out of line
-  // when the class does not serve them.
+  // The class that serves (bytes, alignment) on the fast paths, or no_class_
+  // when the request goes out of line: sizes above the largest class,
+  // alignments that are not powers of two (which throw there) or that no
+  // class of that size serves. From 1 byte to kSmallLimit with an alignment
+  // up to kSmallAlignment, one lookup: small_index_ has a row per alignment
+  // (those that are not powers of two name no_class_), so the row already
+  // skips classes whose blocks are not aligned enough. Above, the class for
+  // the size, if it serves the alignment.
   [[nodiscard]] std::size_t class_of(std::size_t bytes,
                                      std::size_t alignment) const noexcept {
-    if (ABSL_PREDICT_TRUE(bytes <= kSmallLimit)) {
-      return small_index_[((bytes + 7) >> 3) + ((alignment & 16) << 4)];
+    if (ABSL_PREDICT_TRUE(bytes - 1 < kSmallLimit &&
+                          alignment <= kSmallAlignment)) {
+      return small_index_[alignment * kRowEntries + ((bytes - 1) >> 3)];
     }
-    if (bytes <= largest_) return large_index_[(bytes + kLargeStep - 1) >> 7];
+    return class_of_large(bytes, alignment);
+  }
+  [[nodiscard]] std::size_t class_of_large(
+      std::size_t bytes, std::size_t alignment) const noexcept {
+    if (bytes <= largest_ && alignment < 64) {
+      const std::size_t c = large_index_[(bytes + kLargeStep - 1) >> 7];
+      if (((classes_[c].align_ok >> alignment) & 1) != 0) return c;
+    }
     return no_class_;
   }
   // The span holding `p` starts at `p` rounded down to the span size, and
@@ -305,13 +304,12 @@ class size_class_resource final
   // between lists out of line.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void push_free(void* p, std::size_t bytes,
                                               const class_info& info) noexcept {
-    span* const current = info.current;
     std::byte* const start = span_start(p, info.span_mask);
     span* s = header_of(start, info);
     requested_bytes_ -= bytes;
     if (ABSL_PREDICT_FALSE(--s->live == 0)) {
       STRATA_POISON(p, info.size);
-      if (s == current) {
+      if (s == info.current) {
         s->free = nullptr;
         s->carve = start;
       } else {
@@ -324,7 +322,9 @@ class size_class_resource final
     *static_cast<void**>(p) = old;
     s->free = p;
     STRATA_POISON(p, info.size);
-    if (ABSL_PREDICT_FALSE(old == nullptr) && s != current) relist(s);
+    if (ABSL_PREDICT_FALSE(old == nullptr)) {
+      if (s != info.current) relist(s);
+    }
   }
 
   ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
@@ -348,9 +348,9 @@ class size_class_resource final
   std::vector<class_info> classes_;  // the classes, then the sentinel class
   std::vector<class_spans> spans_;   // per class
   std::size_t no_class_ = 0;         // index of the sentinel class
-  // Size to class, 8-byte steps: entries [0, kSmallEntries) for any
-  // alignment, [kRow16, kRow16 + kSmallEntries) for an alignment of 16.
-  std::uint8_t small_index_[kRow16 + kSmallEntries] = {};
+  // Size to class for 1 .. kSmallLimit bytes in 8-byte steps: entry
+  // a * kRowEntries + (bytes - 1) / 8 for alignment a. 2 KiB.
+  std::uint8_t small_index_[(kSmallAlignment + 1) * kRowEntries] = {};
   std::vector<std::uint8_t> large_index_;
   span sentinel_{};  // current span of a class with none yet: never has room
 
