@@ -2,6 +2,7 @@
 //
 //   class table          DefaultTableWastesAtMostAQuarterAbove32Bytes,
 //                        CustomClassesAreUsed,
+//                        EveryRequestLandsInTheClassItIsToldOf,
 //                        InvalidClassListsThrowNamingTheProblem
 //   allocate/deallocate  ReusesFreedBlocksLastInFirstOut,
 //                        LargeRequestsGoToTheUpstream,
@@ -70,6 +71,40 @@ TEST_F(SizeClassResourceTest, CustomClassesAreUsed) {
   EXPECT_EQ(slabs.class_size_for(97), 4096u);
   EXPECT_EQ(slabs.class_size_for(4097), 0u);
   EXPECT_EQ(slabs.options().largest_class, 4096u);
+}
+
+// The fast paths look the class up in one table per alignment; the slow
+// path and class_size_for() search from the size. Every request must land
+// in the class class_size_for() names (or go to the upstream when it names
+// none), warm or cold, for the default table and for a custom one with
+// classes aligned to 8 only.
+TEST_F(SizeClassResourceTest, EveryRequestLandsInTheClassItIsToldOf) {
+  const std::array<std::size_t, 6> odd = {24, 40, 96, 1000, 1160, 3000};
+  for (const bool custom : {false, true}) {
+    size_class_resource slabs(
+        custom ? size_class_options{.classes = odd} : size_class_options{},
+        &upstream_);
+    const std::vector<std::size_t> sizes = slabs.class_sizes();
+    for (std::size_t bytes = 0; bytes <= 3100; ++bytes) {
+      for (std::size_t alignment = 1; alignment <= 64; alignment *= 2) {
+        const std::size_t expected = slabs.class_size_for(bytes, alignment);
+        for (int warm = 0; warm < 2; ++warm) {
+          void* p = slabs.allocate(bytes, alignment);
+          ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % alignment, 0u);
+          const size_class_resource_stats s = slabs.stats();
+          std::size_t landed = 0;
+          for (const size_class_stats& c : s.classes) {
+            if (c.blocks_in_use != 0) landed = c.block_size;
+          }
+          ASSERT_EQ(landed, expected) << (custom ? "custom " : "default ")
+                                      << bytes << " bytes at " << alignment;
+          ASSERT_EQ(s.large_blocks, expected == 0 ? 1u : 0u);
+          slabs.deallocate(p, bytes, alignment);
+        }
+      }
+    }
+    EXPECT_EQ(slabs.stats().bytes_in_use, 0u);
+  }
 }
 
 TEST_F(SizeClassResourceTest, InvalidClassListsThrowNamingTheProblem) {

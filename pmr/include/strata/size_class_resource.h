@@ -6,8 +6,10 @@
 //
 //   - Size to class is one table lookup (8-byte steps up to 1 KiB, 128-byte
 //     steps above), with no search and no division, on allocation and on
-//     deallocation, which is told the size. Up to 1 KiB, requests aligned to
-//     16 (max_align_t, the pmr default) have their own row of the table.
+//     deallocation, which is told the size. Up to 1 KiB the table has a row
+//     per alignment up to 16 (max_align_t's, the pmr default), so a request
+//     aligned more strictly than its size's class finds the class that
+//     serves it in the same lookup.
 //   - A block's span is found from its address alone: every span of a class
 //     has the same power-of-two size and is aligned to it, so the span header
 //     is at a fixed offset from the address rounded down. No lookup table.
