@@ -185,9 +185,9 @@ class size_class_resource final
   }
 
   /// Bytes held from the upstream in the empty spans kept for reuse: what
-  /// reclaim() can give back. Free blocks in spans that still hold a block in
-  /// use, and the current span of each class, are not counted (stats() shows
-  /// them).
+  /// reclaim() can give back (it keeps keep_empty_spans per class). Free
+  /// blocks in spans that still hold a block in use, and each class's current
+  /// span, cannot go back and are not counted; stats() shows them.
   [[nodiscard]] std::size_t cached_bytes() const noexcept override;
   /// Gives empty spans back (all but keep_empty_spans per class), within the
   /// request.
