@@ -12,7 +12,8 @@
 //     serves it in the same lookup.
 //   - A block's span is found from its address alone: every span of a class
 //     has the same power-of-two size and is aligned to it, so the span header
-//     is at a fixed offset from the address rounded down. No lookup table.
+//     is at the class's fixed offset from the address rounded down. No
+//     lookup table.
 //   - Every block of a class is aligned to the largest power of two that
 //     divides its size; a more strictly aligned request is served from the
 //     next class that satisfies it, or from the upstream. libstdc++'s pools
