@@ -254,11 +254,14 @@ TEST_F(BoundedPoolTest, StressKeepsBothBounds) {
   };
   std::thread a(worker, 1);
   std::thread b(worker, 2);
+  // `outstanding` is one counter, so every sample must respect the cap;
+  // `pooled` sums the rings one after another, so a block popped from one
+  // ring after it was read and freed into the other before it is read counts
+  // twice (see bounded_pool_stats::pooled): the pooled bound is checked
+  // exactly below, from the upstream's high-water mark.
   std::size_t samples = 0;
   while (running.load() != 0) {
-    const bounded_pool_stats s = pool.stats();
-    EXPECT_LE(s.pooled, max_pooled);
-    EXPECT_LE(s.outstanding, kCap);
+    EXPECT_LE(pool.stats().outstanding, kCap);
     ++samples;
   }
   a.join();
@@ -410,13 +413,15 @@ TEST_F(BoundedPoolTest, StressKeepsThePooledBoundWithThreadStacks) {
   };
   std::thread a(worker, 1);
   std::thread b(worker, 2);
-  // stats() sums the rings and the stacks while blocks move between them
-  // (half a stack at a time, 4 blocks here): a sample may count a moving
-  // batch twice. The exact bound is the upstream's high-water mark below.
-  constexpr std::size_t kInMotion = std::size_t{2} * 4;
+  // stats() may be called while the threads run (TSan checks that), but
+  // its sum is not a snapshot: blocks that move between the rings and the
+  // stacks while it reads them count twice or not at all (see
+  // bounded_pool_stats::pooled), by more than any fixed slack when the
+  // sampling thread is descheduled mid-sum. The bound is checked exactly
+  // below, from the upstream's high-water mark.
   std::size_t samples = 0;
   while (running.load() != 0) {
-    EXPECT_LE(pool.stats().pooled, max_pooled + kInMotion);
+    static_cast<void>(pool.stats());
     ++samples;
   }
   a.join();

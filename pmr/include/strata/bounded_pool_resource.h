@@ -123,8 +123,9 @@ struct bounded_pool_stats {
   /// Pooled-size blocks handed out and not returned.
   std::size_t outstanding = 0;
   /// Blocks waiting in the rings and the threads' stacks. Summed while
-  /// other threads run, so it may count a batch moving between a stack and
-  /// a ring twice or not at all; the bound itself holds at every instant.
+  /// other threads run, it is not a snapshot: blocks that move between the
+  /// rings and the stacks meanwhile may count twice or not at all. The bound
+  /// itself holds at every instant; a quiescent pool reads exactly.
   std::size_t pooled = 0;
   /// The highest `outstanding` seen. Exact with max_outstanding set (its
   /// counter tracks it); without a cap, the highest number of pooled-size
