@@ -312,8 +312,10 @@ void size_class_resource::relist(span* s) noexcept {
   if (list.empty != nullptr) list.empty->prev = s;
   list.empty = s;
   s->empty_listed = true;
-  ++list.empties;
-  empty_bytes_ += list.span_size;
+  // Beyond keep_empty_spans, reclaim() gives the class's empty spans back.
+  if (++list.empties > options_.keep_empty_spans) {
+    reclaimable_bytes_ += list.span_size;
+  }
 }
 
 void size_class_resource::unlink_empty(span* s) noexcept {
@@ -326,8 +328,9 @@ void size_class_resource::unlink_empty(span* s) noexcept {
   if (s->next != nullptr) s->next->prev = s->prev;
   s->prev = s->next = nullptr;
   s->empty_listed = false;
-  --list.empties;
-  empty_bytes_ -= list.span_size;
+  if (list.empties-- > options_.keep_empty_spans) {
+    reclaimable_bytes_ -= list.span_size;
+  }
 }
 
 void size_class_resource::link_partial(span* s) noexcept {
@@ -352,7 +355,7 @@ void size_class_resource::unlink_partial(span* s) noexcept {
 }
 
 std::size_t size_class_resource::cached_bytes() const noexcept {
-  return empty_bytes_;
+  return reclaimable_bytes_;
 }
 
 reclaim_result size_class_resource::reclaim(

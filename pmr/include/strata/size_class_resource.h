@@ -185,10 +185,10 @@ class size_class_resource final
     deallocate_slow(p, bytes, alignment);
   }
 
-  /// Bytes held from the upstream in the empty spans kept for reuse: what
-  /// reclaim() can give back (it keeps keep_empty_spans per class). Free
-  /// blocks in spans that still hold a block in use, and each class's current
-  /// span, cannot go back and are not counted; stats() shows them.
+  /// Bytes held from the upstream that reclaim() can give back: the empty
+  /// spans kept for reuse, but for keep_empty_spans per class. Free blocks in
+  /// spans that still hold a block in use, and each class's current span,
+  /// cannot go back and are not counted; stats() shows them.
   [[nodiscard]] std::size_t cached_bytes() const noexcept override;
   /// Gives empty spans back (all but keep_empty_spans per class), within the
   /// request.
@@ -360,8 +360,9 @@ class size_class_resource final
   std::size_t requested_bytes_ = 0;  // asked for, in class blocks
   // Read by cached_bytes() and stats() from any thread (a governor's, a
   // monitor's); written by the one thread using the resource.
-  internal::owner_counter empty_bytes_;  // spans on the empty lists
-  internal::owner_counter held_bytes_;   // spans and large blocks
+  // Empty spans beyond keep_empty_spans per class: what reclaim() frees.
+  internal::owner_counter reclaimable_bytes_;
+  internal::owner_counter held_bytes_;  // spans and large blocks
   internal::passthrough_blocks large_;
 
   [[no_unique_address]] internal::block_checker checked_{"size_class_resource"};
