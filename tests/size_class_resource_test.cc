@@ -269,7 +269,7 @@ TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
   // Every span but the current one is empty and listed; reclaim() can give
   // back all of them but the one it keeps.
   const std::size_t cached = slabs.cached_bytes();
-  EXPECT_EQ(cached, slabs.stats().bytes_held - 2u * 4096u);
+  EXPECT_EQ(cached, slabs.stats().bytes_held - std::size_t{2} * 4096);
   reclaimable& r = slabs;
   const reclaim_result some = r.reclaim({.bytes = 4096});
   EXPECT_EQ(some.bytes_freed, 4096u);
