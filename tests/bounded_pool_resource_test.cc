@@ -48,6 +48,13 @@ namespace {
 
 class BoundedPoolTest : public testing::UpstreamCheckedTest {};
 
+// Makes `peak` at least `now`, from any thread.
+void raise_peak(std::atomic<std::size_t>& peak, std::size_t now) {
+  std::size_t seen = peak.load();
+  while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+  }
+}
+
 TEST_F(BoundedPoolTest, ReusesFreedBlocks) {
   bounded_pool_resource pool({.block_size = 64, .shards = 1}, &upstream_);
   void* a = pool.allocate(64, 8);
@@ -236,9 +243,7 @@ TEST_F(BoundedPoolTest, StressKeepsBothBounds) {
           break;
         }
         const std::size_t now = held.fetch_add(1) + 1;
-        std::size_t peak = peak_held.load();
-        while (now > peak && !peak_held.compare_exchange_weak(peak, now)) {
-        }
+        raise_peak(peak_held, now);
       }
       while (!mine.empty() && (mine.size() > want / 2 || rng() % 2)) {
         held.fetch_sub(1);
@@ -383,9 +388,7 @@ TEST_F(BoundedPoolTest, StressKeepsThePooledBoundWithThreadStacks) {
       const std::size_t want = 1 + rng() % 40;
       while (mine.size() < want) {
         const std::size_t now = held.fetch_add(1) + 1;
-        std::size_t peak = peak_held.load();
-        while (now > peak && !peak_held.compare_exchange_weak(peak, now)) {
-        }
+        raise_peak(peak_held, now);
         mine.push_back(pool.allocate(48, 8));
       }
       if (rng() % 4 == 0) {  // hand a few to the other thread

@@ -144,17 +144,20 @@ size_class_resource::size_class_resource(const size_class_options& options,
                             kSmallLimit / kLargeStep + 1);
   large_index_[0] = 0;
   // Up to kSmallLimit, a row per alignment: the row of alignment 1 names
-  // the smallest class that holds the size; the row of a larger power of two
-  // the first class from there whose blocks are aligned to it; the rows of
-  // other alignments name no class.
+  // the smallest class that holds the size (what aligned_class() starts
+  // from); the row of a larger power of two what aligned_class() picks, so
+  // the fast and slow paths agree by construction; the rows of other
+  // alignments name no class.
   std::fill(std::begin(small_index_), std::end(small_index_), none);
   for (std::size_t i = 0; i < kRowEntries; ++i) {
     const auto it = std::lower_bound(sizes.begin(), sizes.end(), (i + 1) * 8);
-    const std::size_t by_size = static_cast<std::size_t>(it - sizes.begin());
-    for (std::size_t a = 1; a <= kSmallAlignment; a *= 2) {
-      std::size_t c = by_size;
-      while (c < no_class_ && classes_[c].size % a != 0) ++c;
-      small_index_[a * kRowEntries + i] = static_cast<std::uint8_t>(c);
+    small_index_[kRowEntries + i] =
+        static_cast<std::uint8_t>(it - sizes.begin());
+  }
+  for (std::size_t a = 2; a <= kSmallAlignment; a *= 2) {
+    for (std::size_t i = 0; i < kRowEntries; ++i) {
+      small_index_[a * kRowEntries + i] =
+          static_cast<std::uint8_t>(aligned_class((i + 1) * 8, a));
     }
   }
 }
