@@ -206,7 +206,7 @@ TEST_F(SizeClassResourceTest, AWarmClassStillRejectsABadAlignment) {
 }
 
 TEST_F(SizeClassResourceTest, FullSpansBecomePartialAgain) {
-  size_class_resource slabs({.span_size = 4096}, &upstream_);
+  size_class_resource slabs({.slab_span_size = 4096}, &upstream_);
   std::vector<void*> blocks;
   for (int i = 0; i < 200; ++i) blocks.push_back(slabs.allocate(64, 8));
   const std::size_t spans = slabs.stats().classes[7].spans;
@@ -230,7 +230,7 @@ TEST_F(SizeClassResourceTest, FullSpansBecomePartialAgain) {
 // and dropped over and over gets sequential blocks, as from an arena. That
 // holds for the current span and for an emptied one kept for reuse.
 TEST_F(SizeClassResourceTest, AnEmptiedSpanCarvesFromItsStartAgain) {
-  size_class_resource slabs({.span_size = 4096}, &upstream_);
+  size_class_resource slabs({.slab_span_size = 4096}, &upstream_);
   constexpr std::size_t kBlock = 64;
   std::vector<void*> blocks;
   for (int i = 0; i < 200; ++i) blocks.push_back(slabs.allocate(kBlock, 8));
@@ -259,7 +259,7 @@ TEST_F(SizeClassResourceTest, AnEmptiedSpanCarvesFromItsStartAgain) {
 
 TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
   size_class_resource slabs(
-      {.span_size = 4096, .max_empty_spans = 100, .keep_empty_spans = 1},
+      {.slab_span_size = 4096, .max_empty_spans = 100, .keep_empty_spans = 1},
       &upstream_);
   std::vector<void*> blocks;
   for (int i = 0; i < 400; ++i) blocks.push_back(slabs.allocate(128, 8));
@@ -287,7 +287,7 @@ TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
 }
 
 TEST_F(SizeClassResourceTest, EmptySpansBeyondMaxGoBackAtOnce) {
-  size_class_resource slabs({.span_size = 4096, .max_empty_spans = 2},
+  size_class_resource slabs({.slab_span_size = 4096, .max_empty_spans = 2},
                             &upstream_);
   std::vector<void*> blocks;
   for (int i = 0; i < 400; ++i) blocks.push_back(slabs.allocate(128, 8));

@@ -9,7 +9,6 @@
 
 #include "strata/internal/alignment.h"
 #include "strata/internal/deadline.h"
-#include "strata/internal/size_index.h"
 
 namespace strata {
 namespace {
@@ -30,24 +29,63 @@ constexpr std::size_t kHeaderReserve = 2 * kHeaderLine + kColors * kHeaderLine;
   throw std::invalid_argument(absl::StrFormat("strata: %s: %s", kName, what));
 }
 
+// The slab classes end here (where the fast path's table ends); the page
+// heap serves the classes above. Measured on the mixed working set: moving
+// the line to 512 bytes held 0.01-0.03 less per byte live but took 20% more
+// time per step.
+constexpr std::size_t kSlabLimit = 1024;
+
 // The default table: 8-byte steps to 64, then four classes per power of two
-// (1, 1.25, 1.5 and 1.75 times it), so a request above 32 bytes wastes at
-// most a fifth of its block.
-std::vector<std::size_t> default_classes(std::size_t largest) {
+// (1, 1.25, 1.5 and 1.75 times it) to 1 KiB, so a request above 32 bytes
+// wastes at most a fifth of its block; then a class every 256 bytes, where
+// the page heap's runs make finer classes cost no slabs.
+std::vector<std::size_t> default_classes(std::size_t largest,
+                                         std::size_t heap_step) {
   std::vector<std::size_t> classes;
   for (std::size_t size = 8; size <= std::min<std::size_t>(64, largest);
        size += 8) {
     classes.push_back(size);
   }
-  for (std::size_t base = 64; base < largest; base *= 2) {
+  for (std::size_t base = 64; base < std::min(largest, kSlabLimit);
+       base *= 2) {
     for (std::size_t quarter = 5; quarter <= 8; ++quarter) {
       classes.push_back(base * quarter / 4);
     }
   }
+  for (std::size_t size = kSlabLimit + heap_step; size <= largest;
+       size += heap_step) {
+    classes.push_back(size);
+  }
   return classes;
 }
 
+void check_span_size(const char* name, std::size_t bytes) {
+  if (!std::has_single_bit(bytes) || bytes < 4096 || bytes > (16 << 20)) {
+    bad_option(absl::StrFormat(
+        "%s (%u) must be a power of two from 4 KiB to 16 MiB", name, bytes));
+  }
+}
+
+// The options with the span sizes and largest_class checked and
+// keep_empty_spans at most max_empty_spans, before the page heap is built
+// from them.
+size_class_options checked(size_class_options options) {
+  check_span_size("span_size", options.span_size);
+  check_span_size("slab_span_size", options.slab_span_size);
+  if (options.classes.empty() &&
+      (!std::has_single_bit(options.largest_class) ||
+       options.largest_class < 64 || options.largest_class > kMaxClassSize)) {
+    bad_option(absl::StrFormat(
+        "largest_class (%u) must be a power of two from 64 B to 256 KiB",
+        options.largest_class));
+  }
+  options.keep_empty_spans =
+      std::min(options.keep_empty_spans, options.max_empty_spans);
+  return options;
+}
+
 void validate(std::span<const std::size_t> classes) {
+  if (classes.empty()) bad_option("the class list is empty");
   if (classes.size() > kMaxClasses) {
     bad_option(absl::StrFormat("%u classes, at most %u are allowed",
                                classes.size(), kMaxClasses));
@@ -78,36 +116,27 @@ void validate(std::span<const std::size_t> classes) {
 
 size_class_resource::size_class_resource(const size_class_options& options,
                                          std::pmr::memory_resource* upstream)
-    : options_(options), upstream_(upstream) {
-  if (!std::has_single_bit(options_.span_size) || options_.span_size < 4096 ||
-      options_.span_size > (16 << 20)) {
-    bad_option(absl::StrFormat(
-        "span_size (%u) must be a power of two from 4 KiB to 16 MiB",
-        options_.span_size));
-  }
-  std::vector<std::size_t> sizes;
+    : options_(checked(options)),
+      upstream_(upstream),
+      heap_(options_.span_size, options_.max_empty_spans,
+            options_.keep_empty_spans, upstream) {
   if (options_.classes.empty()) {
-    if (!std::has_single_bit(options_.largest_class) ||
-        options_.largest_class < 64 || options_.largest_class > kMaxClassSize) {
-      bad_option(absl::StrFormat(
-          "largest_class (%u) must be a power of two from 64 B to 256 KiB",
-          options_.largest_class));
-    }
-    sizes = default_classes(options_.largest_class);
+    // Above the slabs, a class per page, or per 128 bytes if pages are
+    // smaller: the index steps by 128.
+    sizes_ = default_classes(options_.largest_class,
+                             std::max(heap_.page_size(), kLargeStep));
   } else {
     validate(options_.classes);
-    sizes.assign(options_.classes.begin(), options_.classes.end());
+    sizes_.assign(options_.classes.begin(), options_.classes.end());
   }
-  if (sizes.empty()) bad_option("the class list is empty");
-  options_.keep_empty_spans =
-      std::min(options_.keep_empty_spans, options_.max_empty_spans);
   options_.classes = {};
-  options_.largest_class = sizes.back();
-  largest_ = sizes.back();
+  options_.largest_class = sizes_.back();
+  largest_ = sizes_.back();
 
-  for (const std::size_t size : sizes) {
+  for (const std::size_t size : sizes_) {
+    if (size > kSlabLimit) break;
     const std::size_t span_size =
-        std::max(options_.span_size,
+        std::max(options_.slab_span_size,
                  std::bit_ceil(kMinBlocksPerSpan * size + kHeaderReserve));
     const std::size_t header_offset =
         span_size - 2 * kHeaderLine - (classes_.size() % kColors) * kHeaderLine;
@@ -127,32 +156,42 @@ size_class_resource::size_class_resource(const size_class_options& options,
   }
   // The sentinel class: its current span (sentinel_) never has room for a
   // block of its size, so the fast paths send what indexes it out of line.
-  no_class_ = sizes.size();
+  no_class_ = classes_.size();
   classes_.push_back({.current = &sentinel_,
                       .size = 1,
                       .header_offset = 0,
                       .span_mask = 0,
                       .align_ok = 0});
 
-  // Size to class. Above kSmallLimit, kLargeStep steps; entry 0 serves a
-  // request of no bytes, and the entries between serve nothing (requests up
-  // to kSmallLimit come here only with an alignment above kSmallAlignment,
-  // and go out of line).
-  const auto none = static_cast<std::uint8_t>(no_class_);
-  large_index_.resize((largest_ + kLargeStep - 1) / kLargeStep + 1, none);
-  internal::fill_size_index(sizes, kLargeStep, large_index_, none,
-                            kSmallLimit / kLargeStep + 1);
-  large_index_[0] = 0;
+  // The page heap classes: their pages (none for a class larger than a
+  // span's free pages, which the upstream serves) and the size index.
+  first_heap_class_ = no_class_;
+  heap_pages_.resize(sizes_.size());
+  heap_blocks_.resize(sizes_.size());
+  for (std::size_t k = first_heap_class_; k < sizes_.size(); ++k) {
+    const std::size_t pages = heap_.pages_for(sizes_[k]);
+    heap_pages_[k] = pages <= heap_.max_pages() ? pages : 0;
+  }
+  heap_index_.resize(largest_ / kLargeStep + 2);
+  for (std::size_t i = 0; i < heap_index_.size(); ++i) {
+    const std::size_t lowest = i == 0 ? 0 : (i - 1) * kLargeStep + 1;
+    heap_index_[i] = static_cast<std::uint16_t>(
+        std::lower_bound(sizes_.begin(), sizes_.end(), lowest) -
+        sizes_.begin());
+  }
+
   // Up to kSmallLimit, a row per alignment: the row of alignment 1 names
-  // the smallest class that holds the size (what aligned_class() starts
-  // from); the row of a larger power of two what aligned_class() picks, so
-  // the fast and slow paths agree by construction; the rows of other
-  // alignments name no class.
+  // the smallest slab class that holds the size (what aligned_class()
+  // starts from); the row of a larger power of two what aligned_class()
+  // picks, so the fast and slow paths agree by construction; the rows of
+  // other alignments name no class.
+  const auto none = static_cast<std::uint8_t>(no_class_);
   std::fill(std::begin(small_index_), std::end(small_index_), none);
+  const auto slab_end = sizes_.begin() + static_cast<std::ptrdiff_t>(no_class_);
   for (std::size_t i = 0; i < kRowEntries; ++i) {
-    const auto it = std::lower_bound(sizes.begin(), sizes.end(), (i + 1) * 8);
+    const auto it = std::lower_bound(sizes_.begin(), slab_end, (i + 1) * 8);
     small_index_[kRowEntries + i] =
-        static_cast<std::uint8_t>(it - sizes.begin());
+        static_cast<std::uint8_t>(it - sizes_.begin());
   }
   for (std::size_t a = 2; a <= kSmallAlignment; a *= 2) {
     for (std::size_t i = 0; i < kRowEntries; ++i) {
@@ -166,20 +205,19 @@ size_class_resource::~size_class_resource() {
   for (class_spans& list : spans_) {
     while (list.all != nullptr) free_span(list.all);
   }
+  heap_.release();
   large_.release(upstream_);
 }
 
 std::size_t size_class_resource::aligned_class(
     std::size_t bytes, std::size_t alignment) const noexcept {
-  // The smallest class that holds `bytes`, then the first from there that is
-  // aligned enough: what class_of() finds whenever it finds a class.
+  // The smallest slab class that holds `bytes`, then the first from there
+  // that is aligned enough: what class_of() finds whenever it finds a class.
   std::size_t c = no_class_;
   if (bytes == 0) {
     c = 0;
   } else if (bytes <= kSmallLimit) {
     c = small_index_[kRowEntries + ((bytes - 1) >> 3)];  // alignment 1
-  } else if (bytes <= largest_) {
-    c = large_index_[(bytes + kLargeStep - 1) >> 7];
   }
   while (c < no_class_ &&
          (std::size_t{1} << std::countr_zero(classes_[c].size)) < alignment) {
@@ -188,12 +226,44 @@ std::size_t size_class_resource::aligned_class(
   return c;
 }
 
+std::size_t size_class_resource::heap_class(
+    std::size_t bytes, std::size_t alignment) const noexcept {
+  // For a request no slab class serves: the smallest class above the slab
+  // classes that holds `bytes`, if the page heap holds it and its pages are
+  // aligned enough. The index lands at most kLargeStep / 8 classes short.
+  if (bytes > largest_ || alignment > heap_.page_size() ||
+      first_heap_class_ == sizes_.size()) {
+    return kNoHeapClass;
+  }
+  std::size_t k = std::max<std::size_t>(
+      heap_index_[(bytes + kLargeStep - 1) / kLargeStep], first_heap_class_);
+  while (sizes_[k] < bytes) ++k;
+  return heap_pages_[k] != 0 ? k : kNoHeapClass;
+}
+
 void* size_class_resource::allocate_slow(std::size_t bytes,
                                          std::size_t alignment) {
   internal::check_alignment(kName, alignment);
-  const std::size_t c = aligned_class(bytes, alignment);
-  void* p = c == no_class_ ? allocate_large(bytes, alignment)
-                           : allocate_from_class(c, bytes);
+  void* p = nullptr;
+  if (const std::size_t c = aligned_class(bytes, alignment); c != no_class_) {
+    p = allocate_from_class(c, bytes);
+  } else if (const std::size_t k = heap_class(bytes, alignment);
+             k != kNoHeapClass) {
+    p = heap_.allocate(heap_pages_[k]);
+    requested_bytes_ += bytes;
+    heap_bytes_in_use_ += heap_pages_[k] * heap_.page_size();
+    ++heap_blocks_[k];
+  } else {
+    p = allocate_large(bytes, alignment);
+  }
+  checked_.on_allocate(p, bytes, alignment);
+  return p;
+}
+
+void* size_class_resource::next_span_or_slow(std::size_t c, std::size_t bytes,
+                                             std::size_t alignment) {
+  if (c == no_class_) return allocate_slow(bytes, alignment);
+  void* p = allocate_from_class(c, bytes);
   checked_.on_allocate(p, bytes, alignment);
   return p;
 }
@@ -212,8 +282,8 @@ void* size_class_resource::allocate_from_class(std::size_t c,
       s->carve += size;
       STRATA_UNPOISON(p, size);
     } else {
-      // The current span is full: the next partial span (the densest
-      // first), an empty one, or a new one. new_span() is the only call
+      // The current span is full: the partial span listed longest ago
+      // (which has gathered the most frees), an empty one, or a new one. new_span() is the only call
       // that can fail, and nothing has changed before it.
       class_spans& list = spans_[c];
       span* next = list.partial;
@@ -244,13 +314,18 @@ void* size_class_resource::allocate_large(std::size_t bytes,
 
 void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
                                           std::size_t alignment) noexcept {
-  const std::size_t c = aligned_class(bytes, alignment);
-  if (c == no_class_) {
+  if (const std::size_t c = aligned_class(bytes, alignment); c != no_class_) {
+    push_free(p, bytes, classes_[c]);
+  } else if (const std::size_t k = heap_class(bytes, alignment);
+             k != kNoHeapClass) {
+    heap_.deallocate(p, heap_pages_[k]);
+    requested_bytes_ -= bytes;
+    heap_bytes_in_use_ -= heap_pages_[k] * heap_.page_size();
+    --heap_blocks_[k];
+  } else {
     held_bytes_ -= bytes;
     large_.deallocate(upstream_, p, bytes, alignment);
-    return;
   }
-  push_free(p, bytes, classes_[c]);
 }
 
 size_class_resource::span* size_class_resource::new_span(std::size_t c) {
@@ -337,11 +412,17 @@ void size_class_resource::unlink_empty(span* s) noexcept {
 }
 
 void size_class_resource::link_partial(span* s) noexcept {
+  // At the back: the span at the front has had the longest to gather free
+  // blocks, so taking it makes the next switch wait longest.
   class_spans& list = spans_[s->klass];
-  s->prev = nullptr;
-  s->next = list.partial;
-  if (list.partial != nullptr) list.partial->prev = s;
-  list.partial = s;
+  s->prev = list.partial_back;
+  s->next = nullptr;
+  if (list.partial_back != nullptr) {
+    list.partial_back->next = s;
+  } else {
+    list.partial = s;
+  }
+  list.partial_back = s;
   s->listed = true;
 }
 
@@ -352,13 +433,17 @@ void size_class_resource::unlink_partial(span* s) noexcept {
   } else {
     list.partial = s->next;
   }
-  if (s->next != nullptr) s->next->prev = s->prev;
+  if (s->next != nullptr) {
+    s->next->prev = s->prev;
+  } else {
+    list.partial_back = s->prev;
+  }
   s->prev = s->next = nullptr;
   s->listed = false;
 }
 
 std::size_t size_class_resource::cached_bytes() const noexcept {
-  return reclaimable_bytes_;
+  return reclaimable_bytes_ + heap_.cached_bytes();
 }
 
 reclaim_result size_class_resource::reclaim(
@@ -375,20 +460,21 @@ reclaim_result size_class_resource::reclaim(
       free_span(list.empty);
     }
   }
+  heap_.reclaim(request, until, result);
   return result;
 }
 
 std::size_t size_class_resource::class_size_for(
     std::size_t bytes, std::size_t alignment) const noexcept {
-  const std::size_t c = aligned_class(bytes, alignment);
-  return c == no_class_ ? 0 : classes_[c].size;
+  if (const std::size_t c = aligned_class(bytes, alignment); c != no_class_) {
+    return classes_[c].size;
+  }
+  const std::size_t k = heap_class(bytes, alignment);
+  return k == kNoHeapClass ? 0 : sizes_[k];
 }
 
 std::vector<std::size_t> size_class_resource::class_sizes() const {
-  std::vector<std::size_t> sizes;
-  sizes.reserve(no_class_);
-  for (std::size_t c = 0; c < no_class_; ++c) sizes.push_back(classes_[c].size);
-  return sizes;
+  return sizes_;
 }
 
 size_class_resource_stats size_class_resource::stats() const {
@@ -404,10 +490,24 @@ size_class_resource_stats size_class_resource::stats() const {
     class_bytes_in_use += entry.blocks_in_use * entry.block_size;
     result.classes.push_back(entry);
   }
+  const internal::page_heap::stats_snapshot pages = heap_.stats();
+  for (std::size_t k = first_heap_class_; k < sizes_.size(); ++k) {
+    result.classes.push_back(
+        {.block_size = sizes_[k],
+         .blocks_in_use = heap_blocks_[k],
+         .blocks_free = heap_pages_[k] == 0
+                            ? 0
+                            : heap_.free_blocks_of(heap_pages_[k], pages)});
+  }
   result.bytes_in_use = requested_bytes_ + large_.bytes();
-  result.bytes_held = held_bytes_;
-  result.internal_waste = class_bytes_in_use - requested_bytes_;
+  result.bytes_held = held_bytes_ + heap_.held_bytes();
+  result.internal_waste =
+      class_bytes_in_use + heap_bytes_in_use_ - requested_bytes_;
   result.large_blocks = large_.count();
+  result.page_size = heap_.page_size();
+  result.page_spans = pages.spans;
+  result.pages_in_use = pages.pages_in_use;
+  result.pages_free = pages.pages_free;
   return result;
 }
 

@@ -1,6 +1,7 @@
 // strata::size_class_resource: a slab allocator. Requests are rounded up to a
-// size class and served from free lists carved out of spans, so finding free
-// memory costs a table lookup and a pointer pop.
+// size class; the classes up to 1 KiB are served from free lists carved out
+// of spans (slabs), so finding free memory costs a table lookup and a pointer
+// pop; the classes above 1 KiB are runs of pages in a coalescing page heap.
 //
 // It is the strata answer to std::pmr::unsynchronized_pool_resource:
 //
@@ -14,10 +15,13 @@
 //     has the same power-of-two size and is aligned to it, so the span header
 //     is at the class's fixed offset from the address rounded down. No
 //     lookup table.
-//   - Every block of a class is aligned to the largest power of two that
-//     divides its size; a more strictly aligned request is served from the
-//     next class that satisfies it, or from the upstream. libstdc++'s pools
-//     return under-aligned blocks for allocate(20, 16); this never does.
+//   - Every block of a class up to 1 KiB is aligned to the largest power of
+//     two that divides its size; a more strictly aligned request is served
+//     from the next class that satisfies it, or from the upstream. Blocks
+//     above 1 KiB are aligned to the page (256 bytes with the default
+//     span_size); a request aligned more strictly goes to the upstream.
+//     libstdc++'s pools return under-aligned blocks for allocate(20, 16);
+//     this never does.
 //   - Each span counts its live blocks. A span that empties starts afresh
 //     (blocks are carved from its start again, in address order, so a
 //     container built and dropped over and over gets the same sequential
@@ -27,7 +31,16 @@
 //     memory held follows the blocks in use, not their peak. reclaim() gives
 //     back the empty spans kept (all but keep_empty_spans per class); it is
 //     reclaimable.
-//   - Requests above the largest class go straight to the upstream.
+//   - Classes above 1 KiB (the default table has one every 256 bytes there)
+//     are served from internal::page_heap: a block is a run of pages (256
+//     bytes with the default 64 KiB span), taken best fit from any span, and
+//     a freed run merges with free neighbours. Slabs for those sizes would
+//     hold few blocks each, and blocks freed at random leave most of a
+//     class's slabs part empty: on the benchmarks' mixed working set that
+//     held 1.40-1.48 bytes upstream per byte live; shared, coalescing pages
+//     hold the bytes in use plus a page's rounding.
+//   - Requests above the largest class, or too large for a page heap span,
+//     go straight to the upstream.
 //
 // Memory layout of a span (blocks first, so they keep the span's alignment):
 //
@@ -52,9 +65,9 @@
 // sync_pool_resource on top (the tcmalloc shape) or a synchronized_resource
 // around it.
 //
-// Upstream: spans of span_size bytes (larger for large classes: at least 8
-// blocks a span), aligned to their size; and the requests above the largest
-// class, as asked. Destruction gives everything back, including blocks still
+// Upstream: slab spans of slab_span_size bytes (larger for classes that
+// would not fit 8 blocks), page heap spans of span_size bytes, each aligned
+// to its size; and the requests above the largest class, as asked. Destruction gives everything back, including blocks still
 // in use.
 //
 // Example:
@@ -79,6 +92,7 @@
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
 #include "strata/internal/owner_counter.h"
+#include "strata/internal/page_heap.h"
 #include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
 #include "strata/reclaimable.h"
@@ -88,21 +102,31 @@ namespace strata {
 /// Options of a size_class_resource.
 struct size_class_options {
   /// The block sizes, strictly increasing multiples of 8, at most 256 KiB and
-  /// at most 250 of them. Empty: the default table, four classes per power
-  /// of two (at most 25% internal waste above 32 bytes) from 8 bytes up to
+  /// at most 250 of them. Empty: the default table: 8-byte steps to 64, four
+  /// classes per power of two up to 1 KiB (at most 25% internal waste above
+  /// 32 bytes), then one every 256 bytes (at most 20%) up to
   /// `largest_class`. The list is copied.
   std::span<const std::size_t> classes = {};
   /// The largest class of the default table (a power of two, 64 B to
   /// 256 KiB); requests above it go to the upstream.
   std::size_t largest_class = 32 << 10;
-  /// Bytes of a span (a power of two, 4 KiB to 16 MiB). Classes too large to
-  /// fit 8 blocks in it get proportionally larger spans.
+  /// Bytes of a page heap span (a power of two, 4 KiB to 16 MiB): 256 pages,
+  /// a few of them its header. Classes above 1 KiB are runs of these pages;
+  /// a class larger than a span's free pages (65,024 bytes at 64 KiB) goes
+  /// to the upstream.
   std::size_t span_size = 64 << 10;
-  /// Empty spans per class that deallocation keeps for reuse; a span that
-  /// empties beyond these goes back to the upstream at once, so the memory
-  /// held follows the blocks in use rather than their peak.
+  /// Bytes of a slab span, for the classes up to 1 KiB (a power of two,
+  /// 4 KiB to 16 MiB). Classes too large to fit 8 blocks in it get
+  /// proportionally larger spans. Small spans keep the part-empty span of
+  /// each class small: 64 KiB here holds about 10% more on a mixed heap.
+  std::size_t slab_span_size = 16 << 10;
+  /// Empty spans per class (and for the page heap) that deallocation keeps
+  /// for reuse; a span that empties beyond these goes back to the upstream
+  /// at once, so the memory held follows the blocks in use rather than their
+  /// peak.
   std::size_t max_empty_spans = 1;
-  /// Empty spans per class that reclaim() keeps (at most max_empty_spans).
+  /// Empty spans per class (and for the page heap) that reclaim() keeps (at
+  /// most max_empty_spans).
   std::size_t keep_empty_spans = 0;
 };
 
@@ -110,7 +134,12 @@ struct size_class_options {
 struct size_class_stats {
   std::size_t block_size = 0;
   std::size_t blocks_in_use = 0;
-  std::size_t blocks_free = 0;  ///< free or not yet carved, in held spans
+  /// Slab classes: free or not yet carved, in held spans. Classes above
+  /// 1 KiB: blocks of the class the page heap's free runs could hold now
+  /// (the classes share those runs).
+  std::size_t blocks_free = 0;
+  /// Slab spans of the class; 0 above 1 KiB, where classes share the page
+  /// heap's spans.
   std::size_t spans = 0;
 };
 
@@ -126,6 +155,11 @@ struct size_class_resource_stats {
   std::size_t internal_waste = 0;
   /// Requests above the largest class, passed to the upstream, live now.
   std::size_t large_blocks = 0;
+  /// The page heap that serves the classes above 1 KiB.
+  std::size_t page_size = 0;
+  std::size_t page_spans = 0;
+  std::size_t pages_in_use = 0;
+  std::size_t pages_free = 0;  ///< in held page spans
 };
 
 /// A slab allocator; see the comment at the top of this file.
@@ -151,7 +185,8 @@ class size_class_resource final
   /// serves need no test of their own here.)
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
-    const class_info& info = classes_[class_of(bytes, alignment)];
+    const std::size_t c = class_of(bytes, alignment);
+    const class_info& info = classes_[c];
     span* s = info.current;
     void* p = s->free;
     if (ABSL_PREDICT_TRUE(p != nullptr)) {
@@ -162,7 +197,7 @@ class size_class_resource final
       s->carve += info.size;
       STRATA_UNPOISON(p, info.size);
     } else {
-      return allocate_slow(bytes, alignment);
+      return next_span_or_slow(c, bytes, alignment);
     }
     ++s->live;
     requested_bytes_ += bytes;
@@ -246,7 +281,8 @@ class size_class_resource final
 
   // Per-class span lists, off the fast path.
   struct class_spans {
-    span* partial = nullptr;  // spans with free blocks, not current
+    span* partial = nullptr;  // spans with free blocks, not current: the
+    span* partial_back = nullptr;  // first listed first
     span* empty = nullptr;    // spans with no block in use, not current
     std::size_t empties = 0;
     span* all = nullptr;  // every span of the class
@@ -255,32 +291,25 @@ class size_class_resource final
     std::size_t span_size = 0;
   };
 
+  // Slab classes are those up to kSmallLimit; the page heap serves above.
   static constexpr std::size_t kSmallLimit = 1024;    // 8-byte steps up to here
   static constexpr std::size_t kSmallAlignment = 16;  // rows for 0 .. this
   static constexpr std::size_t kRowEntries = kSmallLimit / 8;
   static constexpr std::size_t kLargeStep = 128;  // 128-byte steps above
+  static constexpr std::size_t kNoHeapClass = ~std::size_t{0};
 
-  // The class that serves (bytes, alignment) on the fast paths, or no_class_
-  // when the request goes out of line: sizes above the largest class,
-  // alignments that are not powers of two (which throw there) or that no
-  // class of that size serves. From 1 byte to kSmallLimit with an alignment
-  // up to kSmallAlignment, one lookup: small_index_ has a row per alignment
-  // (those that are not powers of two name no_class_), so the row already
-  // skips classes whose blocks are not aligned enough. Above, the class for
-  // the size, if it serves the alignment.
+  // The slab class that serves (bytes, alignment) on the fast paths, or
+  // no_class_ when the request goes out of line: sizes above 1 KiB (the
+  // page heap or the upstream), alignments that are not powers of two
+  // (which throw there) or above kSmallAlignment. One lookup: small_index_
+  // has a row per alignment (those that are not powers of two name
+  // no_class_), so the row already skips classes whose blocks are not
+  // aligned enough.
   [[nodiscard]] std::size_t class_of(std::size_t bytes,
                                      std::size_t alignment) const noexcept {
     if (ABSL_PREDICT_TRUE(bytes - 1 < kSmallLimit &&
                           alignment <= kSmallAlignment)) {
       return small_index_[alignment * kRowEntries + ((bytes - 1) >> 3)];
-    }
-    return class_of_large(bytes, alignment);
-  }
-  [[nodiscard]] std::size_t class_of_large(
-      std::size_t bytes, std::size_t alignment) const noexcept {
-    if (bytes <= largest_ && alignment < 64) {
-      const std::size_t c = large_index_[(bytes + kLargeStep - 1) >> 7];
-      if (((classes_[c].align_ok >> alignment) & 1) != 0) return c;
     }
     return no_class_;
   }
@@ -332,10 +361,17 @@ class size_class_resource final
 
   ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
                                               std::size_t alignment);
+  // The fast path's way out: class `c`'s current span is full (a span switch,
+  // with the class already known), or `c` is the sentinel (allocate_slow).
+  ABSL_ATTRIBUTE_NOINLINE void* next_span_or_slow(std::size_t c,
+                                                  std::size_t bytes,
+                                                  std::size_t alignment);
   ABSL_ATTRIBUTE_NOINLINE void deallocate_slow(void* p, std::size_t bytes,
                                                std::size_t alignment) noexcept;
   [[nodiscard]] std::size_t aligned_class(std::size_t bytes,
                                           std::size_t alignment) const noexcept;
+  [[nodiscard]] std::size_t heap_class(std::size_t bytes,
+                                       std::size_t alignment) const noexcept;
   void* allocate_from_class(std::size_t c, std::size_t bytes);
   void* allocate_large(std::size_t bytes, std::size_t alignment);
   span* new_span(std::size_t c);
@@ -347,14 +383,22 @@ class size_class_resource final
 
   size_class_options options_;
   std::pmr::memory_resource* upstream_;
-  std::size_t largest_ = 0;
-  std::vector<class_info> classes_;  // the classes, then the sentinel class
-  std::vector<class_spans> spans_;   // per class
+  std::vector<std::size_t> sizes_;   // every class, slab and page heap
+  std::size_t largest_ = 0;          // sizes_.back()
+  std::vector<class_info> classes_;  // the slab classes, then the sentinel
+  std::vector<class_spans> spans_;   // per slab class
   std::size_t no_class_ = 0;         // index of the sentinel class
-  // Size to class for 1 .. kSmallLimit bytes in 8-byte steps: entry
+  // Size to slab class for 1 .. kSmallLimit bytes in 8-byte steps: entry
   // a * kRowEntries + (bytes - 1) / 8 for alignment a. 2 KiB.
   std::uint8_t small_index_[(kSmallAlignment + 1) * kRowEntries] = {};
-  std::vector<std::uint8_t> large_index_;
+  // Size to page heap class (an index into sizes_), in kLargeStep steps:
+  // entry i names the first class at or above (i - 1) * kLargeStep + 1, and
+  // a few steps forward find the one for the size.
+  std::vector<std::uint16_t> heap_index_;
+  std::size_t first_heap_class_ = 0;  // in sizes_: the first above 1 KiB
+  std::vector<std::size_t> heap_pages_;   // per class in sizes_; 0: none
+  std::vector<std::size_t> heap_blocks_;  // per class in sizes_: in use
+  std::size_t heap_bytes_in_use_ = 0;     // pages of blocks in use, in bytes
   span sentinel_{};  // current span of a class with none yet: never has room
 
   std::size_t requested_bytes_ = 0;  // asked for, in class blocks
@@ -362,7 +406,8 @@ class size_class_resource final
   // monitor's); written by the one thread using the resource.
   // Empty spans beyond keep_empty_spans per class: what reclaim() frees.
   internal::owner_counter reclaimable_bytes_;
-  internal::owner_counter held_bytes_;  // spans and large blocks
+  internal::owner_counter held_bytes_;  // slab spans and large blocks
+  internal::page_heap heap_;
   internal::passthrough_blocks large_;
 
   [[no_unique_address]] internal::block_checker checked_{"size_class_resource"};

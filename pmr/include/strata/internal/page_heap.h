@@ -1,0 +1,178 @@
+// strata::internal::page_heap: blocks as runs of pages in spans from the
+// upstream, with free runs merged. size_class_resource serves its classes
+// above the slab classes from it.
+//
+// Why not slabs for those sizes: a slab of a large class holds few blocks,
+// and blocks of one class are freed at random, so a class holds slabs for
+// its recent peak, most of them part empty; with a few dozen classes that
+// is a third of the heap again on a mixed working set. Here a free run
+// serves any size, and neighbouring free runs merge, so the memory held
+// follows the bytes in use.
+//
+// A span is 2^k bytes aligned to 2^k, cut into 256 pages; its header is in
+// the last pages, at one of eight cache-line offsets chosen by the span's
+// address (the headers of spans aligned alike would otherwise share cache
+// sets). The header keeps, per page, the length of the free run that the
+// page starts or ends (0 for every other page): the page after a block is
+// free exactly when it starts a free run, the page before exactly when it
+// ends one, so freeing merges with both neighbours from the header alone.
+// A block's own length is never stored: deallocation is told its size.
+//
+// Free runs are on one list per length, with a bitmap of the lengths that
+// have runs, so allocation takes the shortest run that fits (best fit,
+// splitting off the rest) with a few word operations and no search. The
+// list nodes live in one dense array, not in the free pages, so list
+// operations touch no cold memory; a free run keeps only its node's index,
+// in its first page, read when a freed neighbour merges with it. Whole
+// empty spans stay listed, up to max_empty_spans; beyond that they go back
+// to the upstream at once.
+//
+// Thread safety: none; its owner's.
+#ifndef STRATA_INTERNAL_PAGE_HEAP_H_
+#define STRATA_INTERNAL_PAGE_HEAP_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory_resource>
+#include <vector>
+
+#include "strata/internal/deadline.h"
+#include "strata/internal/owner_counter.h"
+#include "strata/reclaimable.h"
+
+namespace strata::internal {
+
+class page_heap {
+ public:
+  static constexpr std::size_t kPagesPerSpan = 256;
+
+  struct stats_snapshot {
+    std::size_t spans = 0;
+    std::size_t pages_in_use = 0;
+    std::size_t pages_free = 0;                     // in held spans
+    std::array<std::size_t, kPagesPerSpan> runs{};  // free runs by length
+  };
+
+  // `span_size` is a power of two from 4 KiB; pages are span_size / 256.
+  // The node array comes from `upstream`, like the spans.
+  page_heap(std::size_t span_size, std::size_t max_empty_spans,
+            std::size_t keep_empty_spans,
+            std::pmr::memory_resource* upstream) noexcept;
+  page_heap(const page_heap&) = delete;
+  page_heap& operator=(const page_heap&) = delete;
+  ~page_heap() = default;  // release() gives the spans back
+
+  [[nodiscard]] std::size_t page_size() const noexcept { return page_size_; }
+  // Pages a block can take: a span's pages but its header's.
+  [[nodiscard]] std::size_t max_pages() const noexcept { return usable_; }
+  [[nodiscard]] std::size_t pages_for(std::size_t bytes) const noexcept {
+    return (bytes + page_size_ - 1) >> page_shift_;
+  }
+
+  // A run of `pages` pages (1 .. max_pages()), aligned to page_size(); a new
+  // span from the upstream when no free run is long enough. Throws what the
+  // upstream throws, with nothing changed.
+  void* allocate(std::size_t pages);
+  // Frees the run at `p` of `pages` pages, merging it with free neighbours.
+  void deallocate(void* p, std::size_t pages) noexcept;
+
+  // Empty spans beyond keep_empty_spans, which reclaim() gives back.
+  [[nodiscard]] std::size_t cached_bytes() const noexcept {
+    return reclaimable_bytes_;
+  }
+  // Spans and the node array.
+  [[nodiscard]] std::size_t held_bytes() const noexcept { return held_bytes_; }
+  // Gives empty spans back, all but keep_empty_spans, adding to `result`
+  // until it holds request.bytes or `until` passes.
+  void reclaim(const reclaim_request& request, const deadline& until,
+               reclaim_result& result) noexcept;
+  // Gives every span and the node array back, blocks in use or not.
+  void release() noexcept;
+
+  // Walks the free lists: not for a hot loop.
+  [[nodiscard]] stats_snapshot stats() const noexcept;
+  // Blocks of `pages` pages the free runs of `snapshot` could hold.
+  [[nodiscard]] static std::size_t free_blocks_of(
+      std::size_t pages, const stats_snapshot& snapshot) noexcept;
+
+ private:
+  static constexpr std::size_t kWords = kPagesPerSpan / 64;
+  static constexpr std::size_t kColors = 8;
+  static constexpr std::size_t kLine = 64;
+  static constexpr std::uint32_t kNone = ~std::uint32_t{0};
+
+  // The header.
+  struct span {
+    std::uint8_t run[kPagesPerSpan];  // free run length at its first and
+                                      // last page; 0 elsewhere
+    std::size_t free_pages;           // usable_ when the span is empty
+    span* prev;                       // every span
+    span* next;
+  };
+  // A free run, on the list of its length.
+  struct node {
+    span* owner;
+    std::uint32_t prev;
+    std::uint32_t next;  // also links unused nodes
+    std::uint32_t first;
+    std::uint32_t length;
+  };
+
+  [[nodiscard]] span* span_of(const void* p) const noexcept {
+    const auto address = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t start = address & ~span_mask_;
+    const std::size_t color = (start >> span_shift_) % kColors;
+    return reinterpret_cast<span*>(start + header_offset_ + color * kLine);
+  }
+  [[nodiscard]] std::byte* start_of(const span* s) const noexcept {
+    return reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(s) &
+                                        ~span_mask_);
+  }
+  [[nodiscard]] std::byte* page_address(const span* s,
+                                        std::size_t page) const noexcept {
+    return start_of(s) + (page << page_shift_);
+  }
+  [[nodiscard]] std::size_t page_of(const void* p) const noexcept {
+    return (reinterpret_cast<std::uintptr_t>(p) & span_mask_) >> page_shift_;
+  }
+  [[nodiscard]] std::size_t shortest_fit(std::size_t pages) const noexcept;
+  // The index of the node of the free run starting at `page`.
+  [[nodiscard]] std::uint32_t node_at(const span* s,
+                                      std::size_t page) const noexcept;
+  // Lists run `n` (owner, first, length set) and records it in its span.
+  void push(std::uint32_t n) noexcept;
+  // Takes run `n` off its list and out of its span's record.
+  void unlink(std::uint32_t n) noexcept;
+  void grow_nodes();
+  [[nodiscard]] std::uint32_t take_node() noexcept;
+  void drop_node(std::uint32_t n) noexcept;
+  span* new_span();
+  void free_span(span* s) noexcept;
+
+  std::size_t span_size_;
+  std::uintptr_t span_mask_;
+  std::size_t span_shift_;
+  std::size_t page_size_;
+  std::size_t page_shift_;
+  std::size_t usable_;         // pages a block can take
+  std::size_t header_offset_;  // of the first header offset from the start
+  std::size_t max_empty_spans_;
+  std::size_t keep_empty_spans_;
+  std::pmr::memory_resource* upstream_;
+
+  std::uint32_t runs_[kPagesPerSpan];        // list heads by length; kNone
+  std::uint64_t has_runs_[kWords] = {};      // bit n: runs_[n] has a run
+  std::pmr::vector<node> nodes_;             // from the upstream
+  std::uint32_t unused_ = kNone;             // unused nodes
+  std::size_t blocks_ = 0;                   // blocks in use
+  std::size_t spans_ = 0;
+  std::size_t empties_ = 0;  // whole free spans, listed in runs_[usable_]
+  span* all_ = nullptr;
+  owner_counter held_bytes_;
+  owner_counter reclaimable_bytes_;
+};
+
+}  // namespace strata::internal
+
+#endif  // STRATA_INTERNAL_PAGE_HEAP_H_

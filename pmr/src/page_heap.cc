@@ -1,0 +1,277 @@
+#include "strata/internal/page_heap.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "strata/internal/config.h"
+
+namespace strata::internal {
+
+page_heap::page_heap(std::size_t span_size, std::size_t max_empty_spans,
+                     std::size_t keep_empty_spans,
+                     std::pmr::memory_resource* upstream) noexcept
+    : span_size_(span_size),
+      span_mask_(span_size - 1),
+      span_shift_(static_cast<std::size_t>(std::countr_zero(span_size))),
+      page_size_(span_size / kPagesPerSpan),
+      page_shift_(static_cast<std::size_t>(std::countr_zero(page_size_))),
+      usable_(kPagesPerSpan - (sizeof(span) + (kColors - 1) * kLine +
+                               page_size_ - 1) /
+                                  page_size_),
+      header_offset_(usable_ * page_size_),
+      max_empty_spans_(max_empty_spans),
+      keep_empty_spans_(keep_empty_spans),
+      upstream_(upstream),
+      nodes_(upstream) {
+  std::fill(std::begin(runs_), std::end(runs_), kNone);
+}
+
+std::size_t page_heap::shortest_fit(std::size_t pages) const noexcept {
+  std::size_t word = pages / 64;
+  std::uint64_t bits = has_runs_[word] & (~std::uint64_t{0} << (pages % 64));
+  while (bits == 0) {
+    if (++word == kWords) return 0;
+    bits = has_runs_[word];
+  }
+  return word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+}
+
+std::uint32_t page_heap::node_at(const span* s,
+                                 std::size_t page) const noexcept {
+  std::byte* where = page_address(s, page);
+  std::uint32_t n = 0;
+  STRATA_UNPOISON(where, sizeof(n));
+  std::memcpy(&n, where, sizeof(n));
+  STRATA_POISON(where, sizeof(n));
+  return n;
+}
+
+void page_heap::push(std::uint32_t n) noexcept {
+  node& r = nodes_[n];
+  span* s = r.owner;
+  s->run[r.first] = static_cast<std::uint8_t>(r.length);
+  s->run[r.first + r.length - 1] = static_cast<std::uint8_t>(r.length);
+  std::byte* where = page_address(s, r.first);
+  STRATA_UNPOISON(where, sizeof(n));
+  std::memcpy(where, &n, sizeof(n));
+  STRATA_POISON(where, sizeof(n));
+  r.prev = kNone;
+  r.next = runs_[r.length];
+  if (r.next != kNone) nodes_[r.next].prev = n;
+  runs_[r.length] = n;
+  has_runs_[r.length / 64] |= std::uint64_t{1} << (r.length % 64);
+}
+
+void page_heap::unlink(std::uint32_t n) noexcept {
+  const node& r = nodes_[n];
+  r.owner->run[r.first] = 0;
+  r.owner->run[r.first + r.length - 1] = 0;
+  if (r.prev != kNone) {
+    nodes_[r.prev].next = r.next;
+  } else {
+    runs_[r.length] = r.next;
+    if (r.next == kNone) {
+      has_runs_[r.length / 64] &= ~(std::uint64_t{1} << (r.length % 64));
+    }
+  }
+  if (r.next != kNone) nodes_[r.next].prev = r.prev;
+}
+
+std::uint32_t page_heap::take_node() noexcept {
+  const std::uint32_t n = unused_;
+  unused_ = nodes_[n].next;
+  return n;
+}
+
+void page_heap::drop_node(std::uint32_t n) noexcept {
+  nodes_[n].next = unused_;
+  unused_ = n;
+}
+
+void page_heap::grow_nodes() {
+  const std::size_t before = nodes_.capacity();
+  const std::size_t size = nodes_.size();
+  nodes_.resize(std::max<std::size_t>(2 * size, 64));
+  for (std::size_t n = nodes_.size(); n-- > size;) {
+    drop_node(static_cast<std::uint32_t>(n));
+  }
+  held_bytes_ += (nodes_.capacity() - before) * sizeof(node);
+}
+
+void* page_heap::allocate(std::size_t pages) {
+  // Free runs are at most one per block in use and span (blocks separate
+  // them), so with that many nodes freeing never needs to grow the array:
+  // grow here, where throwing is allowed, and undo the new span if it
+  // fails, so a failed call leaves the upstream as it was.
+  std::size_t length = shortest_fit(pages);
+  span* fresh = length == 0 ? new_span() : nullptr;  // may throw
+  if (nodes_.size() < blocks_ + spans_ + 1) {
+    try {
+      grow_nodes();
+    } catch (...) {
+      if (fresh != nullptr) free_span(fresh);  // as it was
+      throw;
+    }
+  }
+  std::uint32_t n = 0;
+  if (fresh != nullptr) {
+    span* s = fresh;
+    n = take_node();
+    nodes_[n] = {.owner = s,
+                 .prev = kNone,
+                 .next = kNone,
+                 .first = 0,
+                 .length = static_cast<std::uint32_t>(usable_)};
+    length = usable_;
+  } else {
+    n = runs_[length];
+    unlink(n);
+    if (length == usable_ && empties_-- > keep_empty_spans_) {
+      reclaimable_bytes_ -= span_size_;  // was a kept empty span
+    }
+  }
+  node& r = nodes_[n];
+  span* s = r.owner;
+  const std::size_t first = r.first;
+  s->free_pages -= pages;
+  ++blocks_;
+  if (length > pages) {
+    r.first = static_cast<std::uint32_t>(first + pages);
+    r.length = static_cast<std::uint32_t>(length - pages);
+    push(n);
+  } else {
+    drop_node(n);
+  }
+  std::byte* p = page_address(s, first);
+  STRATA_UNPOISON(p, pages << page_shift_);
+  return p;
+}
+
+void page_heap::deallocate(void* p, std::size_t pages) noexcept {
+  STRATA_POISON(p, pages << page_shift_);
+  span* s = span_of(p);
+  std::size_t first = page_of(p);
+  std::size_t length = pages;
+  --blocks_;
+  s->free_pages += pages;
+  // The page after the block is free only if it starts a free run, and the
+  // page before only if it ends one: merge with both, reusing a node.
+  std::uint32_t n = kNone;
+  const std::size_t end = first + pages;
+  if (end < usable_ && s->run[end] != 0) {
+    n = node_at(s, end);
+    unlink(n);
+    length += nodes_[n].length;
+  }
+  if (first > 0 && s->run[first - 1] != 0) {
+    const std::size_t before = s->run[first - 1];
+    first -= before;
+    const std::uint32_t left = node_at(s, first);
+    unlink(left);
+    if (n != kNone) drop_node(n);
+    n = left;
+    length += before;
+  }
+  if (s->free_pages == usable_) {  // the span is empty
+    if (empties_ >= max_empty_spans_) {
+      if (n != kNone) drop_node(n);
+      free_span(s);
+      return;
+    }
+    if (++empties_ > keep_empty_spans_) reclaimable_bytes_ += span_size_;
+  }
+  if (n == kNone) n = take_node();
+  nodes_[n] = {.owner = s,
+               .prev = kNone,
+               .next = kNone,
+               .first = static_cast<std::uint32_t>(first),
+               .length = static_cast<std::uint32_t>(length)};
+  push(n);
+}
+
+page_heap::span* page_heap::new_span() {
+  auto* memory =
+      static_cast<std::byte*>(upstream_->allocate(span_size_, span_size_));
+  span* s = span_of(memory);
+  std::memset(s->run, 0, sizeof(s->run));
+  s->free_pages = usable_;
+  s->prev = nullptr;
+  s->next = all_;
+  if (all_ != nullptr) all_->prev = s;
+  all_ = s;
+  ++spans_;
+  held_bytes_ += span_size_;
+  STRATA_POISON(memory, header_offset_);
+  return s;
+}
+
+void page_heap::free_span(span* s) noexcept {
+  if (s->prev != nullptr) {
+    s->prev->next = s->next;
+  } else {
+    all_ = s->next;
+  }
+  if (s->next != nullptr) s->next->prev = s->prev;
+  --spans_;
+  held_bytes_ -= span_size_;
+  std::byte* memory = start_of(s);
+  STRATA_UNPOISON(memory, span_size_);
+  upstream_->deallocate(memory, span_size_, span_size_);
+}
+
+void page_heap::reclaim(const reclaim_request& request, const deadline& until,
+                        reclaim_result& result) noexcept {
+  while (empties_ > keep_empty_spans_) {
+    if (result.bytes_freed >= request.bytes || until.passed()) {
+      result.more_remains = true;
+      return;
+    }
+    // Every run of usable_ pages is a whole empty span.
+    const std::uint32_t n = runs_[usable_];
+    span* s = nodes_[n].owner;
+    unlink(n);
+    drop_node(n);
+    --empties_;
+    reclaimable_bytes_ -= span_size_;
+    free_span(s);
+    result.bytes_freed += span_size_;
+  }
+}
+
+void page_heap::release() noexcept {
+  while (all_ != nullptr) free_span(all_);
+  held_bytes_ -= nodes_.capacity() * sizeof(node);
+  nodes_.clear();
+  nodes_.shrink_to_fit();
+  std::fill(std::begin(runs_), std::end(runs_), kNone);
+  std::fill(std::begin(has_runs_), std::end(has_runs_), 0);
+  unused_ = kNone;
+  blocks_ = 0;
+  empties_ = 0;
+  reclaimable_bytes_ = 0;
+}
+
+page_heap::stats_snapshot page_heap::stats() const noexcept {
+  stats_snapshot result;
+  result.spans = spans_;
+  for (std::size_t length = 1; length < kPagesPerSpan; ++length) {
+    for (std::uint32_t n = runs_[length]; n != kNone; n = nodes_[n].next) {
+      result.pages_free += length;
+      ++result.runs[length];
+    }
+  }
+  result.pages_in_use = result.spans * usable_ - result.pages_free;
+  return result;
+}
+
+std::size_t page_heap::free_blocks_of(std::size_t pages,
+                                      const stats_snapshot& snapshot) noexcept {
+  std::size_t blocks = 0;
+  for (std::size_t length = pages; length < kPagesPerSpan; ++length) {
+    blocks += snapshot.runs[length] * (length / pages);
+  }
+  return blocks;
+}
+
+}  // namespace strata::internal
