@@ -46,8 +46,7 @@ std::vector<std::size_t> default_classes(std::size_t largest,
        size += 8) {
     classes.push_back(size);
   }
-  for (std::size_t base = 64; base < std::min(largest, kSlabLimit);
-       base *= 2) {
+  for (std::size_t base = 64; base < std::min(largest, kSlabLimit); base *= 2) {
     for (std::size_t quarter = 5; quarter <= 8; ++quarter) {
       classes.push_back(base * quarter / 4);
     }
@@ -283,8 +282,9 @@ void* size_class_resource::allocate_from_class(std::size_t c,
       STRATA_UNPOISON(p, size);
     } else {
       // The current span is full: the partial span listed longest ago
-      // (which has gathered the most frees), an empty one, or a new one. new_span() is the only call
-      // that can fail, and nothing has changed before it.
+      // (which has gathered the most frees), an empty one, or a new one.
+      // new_span() is the only call that can fail, and nothing has changed
+      // before it.
       class_spans& list = spans_[c];
       span* next = list.partial;
       if (next != nullptr) {

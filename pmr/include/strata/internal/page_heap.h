@@ -161,11 +161,11 @@ class page_heap {
   std::size_t keep_empty_spans_;
   std::pmr::memory_resource* upstream_;
 
-  std::uint32_t runs_[kPagesPerSpan];        // list heads by length; kNone
-  std::uint64_t has_runs_[kWords] = {};      // bit n: runs_[n] has a run
-  std::pmr::vector<node> nodes_;             // from the upstream
-  std::uint32_t unused_ = kNone;             // unused nodes
-  std::size_t blocks_ = 0;                   // blocks in use
+  std::uint32_t runs_[kPagesPerSpan];    // list heads by length; kNone
+  std::uint64_t has_runs_[kWords] = {};  // bit n: runs_[n] has a run
+  std::pmr::vector<node> nodes_;         // from the upstream
+  std::uint32_t unused_ = kNone;         // unused nodes
+  std::size_t blocks_ = 0;               // blocks in use
   std::size_t spans_ = 0;
   std::size_t empties_ = 0;  // whole free spans, listed in runs_[usable_]
   span* all_ = nullptr;
