@@ -10,6 +10,7 @@
 //                        StricterAlignmentTakesALargerClass,
 //                        AWarmClassStillRejectsABadAlignment
 //   above 1 KiB          ClassesAbove1KiBShareMergingPages,
+//                        ThePageHeapKeepsItsOwnEmptySpans,
 //                        CustomClassesAbove1KiBRoundToTheClass
 //   spans                FullSpansBecomePartialAgain,
 //                        AnEmptiedSpanCarvesFromItsStartAgain
@@ -238,6 +239,24 @@ TEST_F(SizeClassResourceTest, ClassesAbove1KiBShareMergingPages) {
   slabs.deallocate(c, 8000, 16);
 }
 
+// The page heap keeps its own count of empty spans (max_empty_page_spans),
+// apart from the slab classes' max_empty_spans, and reclaim() gives them
+// back too.
+TEST_F(SizeClassResourceTest, ThePageHeapKeepsItsOwnEmptySpans) {
+  size_class_resource slabs({.max_empty_spans = 0, .max_empty_page_spans = 2},
+                            &upstream_);
+  constexpr std::size_t kWhole = 32 << 10;  // 128 pages: one to a span
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; ++i) blocks.push_back(slabs.allocate(kWhole, 16));
+  EXPECT_EQ(slabs.stats().page_spans, 8u);
+  for (void* p : blocks) slabs.deallocate(p, kWhole, 16);
+  EXPECT_EQ(slabs.stats().page_spans, 2u);
+  EXPECT_EQ(slabs.cached_bytes(), 2u * (64u << 10));
+  EXPECT_EQ(slabs.reclaim({}).bytes_freed, 2u * (64u << 10));
+  EXPECT_EQ(slabs.stats().page_spans, 0u);
+  EXPECT_EQ(slabs.stats().bytes_held, upstream_.bytes_in_use());
+}
+
 // A custom class above 1 KiB rounds a request up to the class, then to
 // pages; a class larger than a span's pages goes to the upstream.
 TEST_F(SizeClassResourceTest, CustomClassesAbove1KiBRoundToTheClass) {
@@ -305,7 +324,8 @@ TEST_F(SizeClassResourceTest, FullSpansBecomePartialAgain) {
 // and dropped over and over gets sequential blocks, as from an arena. That
 // holds for the current span and for an emptied one kept for reuse.
 TEST_F(SizeClassResourceTest, AnEmptiedSpanCarvesFromItsStartAgain) {
-  size_class_resource slabs({.slab_span_size = 4096}, &upstream_);
+  size_class_resource slabs({.slab_span_size = 4096, .max_empty_spans = 1},
+                            &upstream_);
   constexpr std::size_t kBlock = 64;
   std::vector<void*> blocks;
   for (int i = 0; i < 200; ++i) blocks.push_back(slabs.allocate(kBlock, 8));

@@ -117,8 +117,9 @@ size_class_resource::size_class_resource(const size_class_options& options,
                                          std::pmr::memory_resource* upstream)
     : options_(checked(options)),
       upstream_(upstream),
-      heap_(options_.span_size, options_.max_empty_spans,
-            options_.keep_empty_spans, upstream) {
+      heap_(options_.span_size, options_.max_empty_page_spans,
+            std::min(options_.keep_empty_spans, options_.max_empty_page_spans),
+            upstream) {
   if (options_.classes.empty()) {
     // Above the slabs, a class per page, or per 128 bytes if pages are
     // smaller: the index steps by 128.
