@@ -89,8 +89,9 @@ TEST_F(PageHeapTest, TheShortestRunThatFitsIsTaken) {
   heap.deallocate(three, 3);
   heap.deallocate(runs[6], 5);
   heap.deallocate(runs[2], 4);
-  for (std::size_t i : {0u, 1u, 3u, 4u, 5u, 8u, 9u})
+  for (const std::size_t i : {0u, 1u, 3u, 4u, 5u, 8u, 9u}) {
     heap.deallocate(runs[i], 4);
+  }
   const page_heap::stats_snapshot s = heap.stats();
   EXPECT_EQ(s.pages_in_use, 0u);
   EXPECT_EQ(s.runs[heap.max_pages()], 1u) << "one whole free run";

@@ -119,15 +119,17 @@ class page_heap {
     std::uint32_t length;
   };
 
-  [[nodiscard]] span* span_of(const void* p) const noexcept {
-    const auto address = reinterpret_cast<std::uintptr_t>(p);
-    const std::uintptr_t start = address & ~span_mask_;
-    const std::size_t color = (start >> span_shift_) % kColors;
-    return reinterpret_cast<span*>(start + header_offset_ + color * kLine);
+  // Pointer arithmetic from the pointer given (not an integer cast back to
+  // a pointer) keeps the compiler's aliasing knowledge.
+  [[nodiscard]] std::byte* start_of(const void* p) const noexcept {
+    auto* bytes = static_cast<std::byte*>(const_cast<void*>(p));
+    return bytes - (reinterpret_cast<std::uintptr_t>(p) & span_mask_);
   }
-  [[nodiscard]] std::byte* start_of(const span* s) const noexcept {
-    return reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(s) &
-                                        ~span_mask_);
+  [[nodiscard]] span* span_of(const void* p) const noexcept {
+    std::byte* start = start_of(p);
+    const std::size_t color =
+        (reinterpret_cast<std::uintptr_t>(start) >> span_shift_) % kColors;
+    return reinterpret_cast<span*>(start + header_offset_ + color * kLine);
   }
   [[nodiscard]] std::byte* page_address(const span* s,
                                         std::size_t page) const noexcept {
@@ -161,11 +163,11 @@ class page_heap {
   std::size_t keep_empty_spans_;
   std::pmr::memory_resource* upstream_;
 
-  std::uint32_t runs_[kPagesPerSpan];    // list heads by length; kNone
-  std::uint64_t has_runs_[kWords] = {};  // bit n: runs_[n] has a run
-  std::pmr::vector<node> nodes_;         // from the upstream
-  std::uint32_t unused_ = kNone;         // unused nodes
-  std::size_t blocks_ = 0;               // blocks in use
+  std::uint32_t runs_[kPagesPerSpan] = {};  // list heads by length; kNone
+  std::uint64_t has_runs_[kWords] = {};     // bit n: runs_[n] has a run
+  std::pmr::vector<node> nodes_;            // from the upstream
+  std::uint32_t unused_ = kNone;            // unused nodes
+  std::size_t blocks_ = 0;                  // blocks in use
   std::size_t spans_ = 0;
   std::size_t empties_ = 0;  // whole free spans, listed in runs_[usable_]
   span* all_ = nullptr;
