@@ -357,10 +357,10 @@ TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
       {.slab_span_size = 4096, .max_empty_spans = 100, .keep_empty_spans = 1},
       &upstream_);
   std::vector<void*> blocks;
-  for (int i = 0; i < 400; ++i) blocks.push_back(slabs.allocate(128, 8));
-  const std::size_t spans = slabs.stats().classes[11].spans;
+  for (int i = 0; i < 800; ++i) blocks.push_back(slabs.allocate(64, 8));
+  const std::size_t spans = slabs.stats().classes[7].spans;
   ASSERT_GE(spans, 10u);
-  for (void* p : blocks) slabs.deallocate(p, 128, 8);
+  for (void* p : blocks) slabs.deallocate(p, 64, 8);
   // Every span but the current one is empty and listed; reclaim() can give
   // back all of them but the one it keeps.
   const std::size_t cached = slabs.cached_bytes();
@@ -373,23 +373,23 @@ TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
   EXPECT_FALSE(rest.more_remains);
   EXPECT_EQ(some.bytes_freed + rest.bytes_freed, cached);
   // The current span and one kept empty span remain.
-  EXPECT_EQ(slabs.stats().classes[11].spans, 2u);
+  EXPECT_EQ(slabs.stats().classes[7].spans, 2u);
   EXPECT_EQ(upstream_.bytes_in_use(), 2u * 4096u);
   EXPECT_EQ(slabs.cached_bytes(), 0u) << "the kept empty span is not counted";
   // And they serve again.
-  void* p = slabs.allocate(128, 8);
-  slabs.deallocate(p, 128, 8);
+  void* p = slabs.allocate(64, 8);
+  slabs.deallocate(p, 64, 8);
 }
 
 TEST_F(SizeClassResourceTest, EmptySpansBeyondMaxGoBackAtOnce) {
   size_class_resource slabs({.slab_span_size = 4096, .max_empty_spans = 2},
                             &upstream_);
   std::vector<void*> blocks;
-  for (int i = 0; i < 400; ++i) blocks.push_back(slabs.allocate(128, 8));
-  ASSERT_GE(slabs.stats().classes[11].spans, 10u);
-  for (void* p : blocks) slabs.deallocate(p, 128, 8);
+  for (int i = 0; i < 800; ++i) blocks.push_back(slabs.allocate(64, 8));
+  ASSERT_GE(slabs.stats().classes[7].spans, 10u);
+  for (void* p : blocks) slabs.deallocate(p, 64, 8);
   // The current span and two empty ones are all that is left.
-  EXPECT_EQ(slabs.stats().classes[11].spans, 3u);
+  EXPECT_EQ(slabs.stats().classes[7].spans, 3u);
   EXPECT_EQ(upstream_.bytes_in_use(), 3u * 4096u);
   EXPECT_EQ(slabs.reclaim({}).bytes_freed, 2u * 4096u);  // keeps none
 }

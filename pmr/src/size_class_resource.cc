@@ -16,7 +16,11 @@ namespace {
 constexpr std::string_view kName = "size_class_resource";
 constexpr std::size_t kMaxClassSize = 256 << 10;
 constexpr std::size_t kMaxClasses = 250;
-constexpr std::size_t kMinBlocksPerSpan = 8;
+// A class whose blocks do not fill a slab span 32 times gets a larger span:
+// with few blocks to a span, blocks freed at random leave more of each span
+// empty, and the span changes more often. On the mixed working set, 32
+// rather than 8 held 0.003 less per byte live and took 5% fewer cycles.
+constexpr std::size_t kMinBlocksPerSpan = 32;
 // Span headers start on a cache line, at one of kColors lines near the end
 // of the span, chosen by class. Headers all at the same offset of spans
 // aligned to their size would share one set of a set-associative cache, and
