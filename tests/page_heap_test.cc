@@ -57,7 +57,9 @@ TEST_F(PageHeapTest, RunsArePagesAlignedToAPage) {
   void* a = heap.allocate(1);
   void* b = heap.allocate(3);
   EXPECT_EQ(address(a) % heap.page_size(), 0u);
-  EXPECT_EQ(address(b), address(a) + heap.page_size()) << "the run after";
+  // Blocks are cut from the end of a free run, so what stays free keeps
+  // its first page: the second block ends where the first begins.
+  EXPECT_EQ(address(b) + 3 * heap.page_size(), address(a)) << "the run before";
   std::memset(a, 1, heap.page_size());
   std::memset(b, 2, 3 * heap.page_size());
   void* whole = heap.allocate(heap.max_pages());  // a span of its own
@@ -80,14 +82,16 @@ TEST_F(PageHeapTest, TheShortestRunThatFitsIsTaken) {
   heap.deallocate(runs[6], 4);  // an 8-page hole
   heap.deallocate(runs[7], 4);
   heap.deallocate(runs[2], 4);  // a 4-page hole
-  // The rest of the span after runs[9] is the longest run of all.
+  // Blocks go down from the span's end: the rest of the span, below
+  // runs[9], is the longest run of all; the 8-page hole starts at runs[7].
   EXPECT_EQ(heap.allocate(4), runs[2]) << "exact fit first";
-  EXPECT_EQ(heap.allocate(5), runs[6]) << "then the 8-page hole";
+  void* five = heap.allocate(5);
+  EXPECT_EQ(address(five), address(runs[7]) + 3 * heap.page_size())
+      << "then the end of the 8-page hole";
   void* three = heap.allocate(3);
-  EXPECT_EQ(address(three), address(runs[6]) + 5 * heap.page_size())
-      << "what the 8-page hole had left";
+  EXPECT_EQ(three, runs[7]) << "what the 8-page hole had left";
   heap.deallocate(three, 3);
-  heap.deallocate(runs[6], 5);
+  heap.deallocate(five, 5);
   heap.deallocate(runs[2], 4);
   for (const std::size_t i : {0u, 1u, 3u, 4u, 5u, 8u, 9u}) {
     heap.deallocate(runs[i], 4);
@@ -113,9 +117,10 @@ TEST_F(PageHeapTest, FreedNeighboursMergeIntoOneRun) {
   EXPECT_EQ(s.runs[5], 0u);
   EXPECT_EQ(s.runs[15], 1u);
   EXPECT_EQ(s.pages_in_use, 5u);
-  EXPECT_EQ(heap.allocate(15), a) << "the merged run serves a longer block";
+  // Blocks go down from the span's end, so c is the lowest of the three.
+  EXPECT_EQ(heap.allocate(15), c) << "the merged run serves a longer block";
   EXPECT_EQ(heap.stats().spans, 1u);
-  heap.deallocate(a, 15);
+  heap.deallocate(c, 15);
   heap.deallocate(d, 5);
   heap.release();
 }
@@ -136,13 +141,13 @@ TEST_F(PageHeapTest, AnEmptiedSpanServesTheLongestRequestAgain) {
     std::memset(runs.back().p, 3, n * heap.page_size());
   }
   ASSERT_EQ(heap.stats().spans, 1u);
-  void* first = runs.front().p;
+  const std::uintptr_t span_start = address(runs.front().p) & ~(kSpan - 1);
   // Free in a shuffled order: every order must merge back to one run.
   std::shuffle(runs.begin(), runs.end(), rng);
   for (const run& r : runs) heap.deallocate(r.p, r.pages);
   const std::size_t calls = upstream_.stats().allocations;
   void* whole = heap.allocate(heap.max_pages());
-  EXPECT_EQ(whole, first);
+  EXPECT_EQ(address(whole), span_start);
   EXPECT_EQ(upstream_.stats().allocations, calls) << "no new span";
   heap.deallocate(whole, heap.max_pages());
   heap.release();

@@ -214,8 +214,8 @@ TEST_F(SizeClassResourceTest, ClassesAbove1KiBShareMergingPages) {
   void* b = slabs.allocate(3000, 16);  // 12 pages
   void* c = slabs.allocate(8000, 16);  // 32 pages
   const auto at = [](void* p) { return reinterpret_cast<std::uintptr_t>(p); };
-  EXPECT_EQ(at(b), at(a) + 1280);
-  EXPECT_EQ(at(c), at(b) + 3072);
+  EXPECT_EQ(at(b) + 3072, at(a)) << "cut from the end of the free pages";
+  EXPECT_EQ(at(c) + 8192, at(b));
   size_class_resource_stats s = slabs.stats();
   EXPECT_EQ(s.page_size, 256u);
   EXPECT_EQ(s.page_spans, 1u);
@@ -225,7 +225,8 @@ TEST_F(SizeClassResourceTest, ClassesAbove1KiBShareMergingPages) {
   EXPECT_EQ(s.bytes_held, upstream_.bytes_in_use());
   slabs.deallocate(a, 1100, 16);
   slabs.deallocate(b, 3000, 16);
-  EXPECT_EQ(slabs.allocate(4000, 16), a) << "5 + 12 free pages merged";
+  void* merged = slabs.allocate(4000, 16);
+  EXPECT_EQ(at(merged), at(b) + 256) << "16 of the 5 + 12 free pages merged";
   s = slabs.stats();
   EXPECT_EQ(s.page_spans, 1u);
   for (const size_class_stats& k : s.classes) {
@@ -235,7 +236,7 @@ TEST_F(SizeClassResourceTest, ClassesAbove1KiBShareMergingPages) {
       EXPECT_EQ(k.blocks_in_use, 0u) << k.block_size;
     }
   }
-  slabs.deallocate(a, 4000, 16);
+  slabs.deallocate(merged, 4000, 16);
   slabs.deallocate(c, 8000, 16);
 }
 
@@ -268,8 +269,8 @@ TEST_F(SizeClassResourceTest, CustomClassesAbove1KiBRoundToTheClass) {
   EXPECT_EQ(slabs.class_size_for(5000), 0u) << "80000 is above a span";
   void* a = slabs.allocate(1001, 16);
   void* b = slabs.allocate(100, 16);
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b),
-            reinterpret_cast<std::uintptr_t>(a) + 1280)
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b) + 1280,
+            reinterpret_cast<std::uintptr_t>(a))
       << "1160 bytes take 5 pages";
   void* c = slabs.allocate(5000, 16);
   EXPECT_EQ(slabs.stats().large_blocks, 1u);

@@ -7,6 +7,47 @@
 #include "strata/internal/config.h"
 
 namespace strata::internal {
+namespace {
+
+constexpr std::size_t kBits = 64;
+
+bool is_free(const std::uint64_t* free, std::size_t page) noexcept {
+  return ((free[page / kBits] >> (page % kBits)) & 1) != 0;
+}
+
+// Sets (free) or clears the bits of pages [first, first + count).
+void mark(std::uint64_t* free, std::size_t first, std::size_t count,
+          bool is_free) noexcept {
+  std::size_t word = first / kBits;
+  std::size_t bit = first % kBits;
+  while (count > 0) {
+    const std::size_t n = std::min(count, kBits - bit);
+    const std::uint64_t mask = (~std::uint64_t{0} >> (kBits - n)) << bit;
+    free[word] = is_free ? free[word] | mask : free[word] & ~mask;
+    ++word;
+    bit = 0;
+    count -= n;
+  }
+}
+
+// The first page of the free run that ends at `page` - 1, which is free:
+// one past the last page in use below `page`.
+std::size_t run_start(const std::uint64_t* free, std::size_t page) noexcept {
+  while (page > 0) {
+    const std::size_t word = (page - 1) / kBits;
+    const std::size_t bit = (page - 1) % kBits;
+    const std::uint64_t in_use_below =
+        ~free[word] & (~std::uint64_t{0} >> (kBits - 1 - bit));
+    if (in_use_below != 0) {
+      return word * kBits + kBits -
+             static_cast<std::size_t>(std::countl_zero(in_use_below));
+    }
+    page = word * kBits;
+  }
+  return 0;
+}
+
+}  // namespace
 
 page_heap::page_heap(std::size_t span_size, std::size_t max_empty_spans,
                      std::size_t keep_empty_spans,
@@ -16,9 +57,7 @@ page_heap::page_heap(std::size_t span_size, std::size_t max_empty_spans,
       span_shift_(static_cast<std::size_t>(std::countr_zero(span_size))),
       page_size_(span_size / kPagesPerSpan),
       page_shift_(static_cast<std::size_t>(std::countr_zero(page_size_))),
-      usable_(kPagesPerSpan -
-              (sizeof(span) + (kColors - 1) * kLine + page_size_ - 1) /
-                  page_size_),
+      usable_(kPagesPerSpan - (kColors * kLine + page_size_ - 1) / page_size_),
       header_offset_(usable_ * page_size_),
       max_empty_spans_(max_empty_spans),
       keep_empty_spans_(keep_empty_spans),
@@ -47,15 +86,16 @@ std::uint32_t page_heap::node_at(const span* s,
   return n;
 }
 
-void page_heap::push(std::uint32_t n) noexcept {
-  node& r = nodes_[n];
-  span* s = r.owner;
-  s->run[r.first] = static_cast<std::uint8_t>(r.length);
-  s->run[r.first + r.length - 1] = static_cast<std::uint8_t>(r.length);
-  std::byte* where = page_address(s, r.first);
+void page_heap::set_node_at(const span* s, std::size_t page,
+                            std::uint32_t n) const noexcept {
+  std::byte* where = page_address(s, page);
   STRATA_UNPOISON(where, sizeof(n));
   std::memcpy(where, &n, sizeof(n));
   STRATA_POISON(where, sizeof(n));
+}
+
+void page_heap::push(std::uint32_t n) noexcept {
+  node& r = nodes_[n];
   r.prev = kNone;
   r.next = runs_[r.length];
   if (r.next != kNone) nodes_[r.next].prev = n;
@@ -65,8 +105,6 @@ void page_heap::push(std::uint32_t n) noexcept {
 
 void page_heap::unlink(std::uint32_t n) noexcept {
   const node& r = nodes_[n];
-  r.owner->run[r.first] = 0;
-  r.owner->run[r.first + r.length - 1] = 0;
   if (r.prev != kNone) {
     nodes_[r.prev].next = r.next;
   } else {
@@ -116,13 +154,13 @@ void* page_heap::allocate(std::size_t pages) {
   }
   std::uint32_t n = 0;
   if (fresh != nullptr) {
-    span* s = fresh;
     n = take_node();
-    nodes_[n] = {.owner = s,
+    nodes_[n] = {.owner = fresh,
                  .prev = kNone,
                  .next = kNone,
                  .first = 0,
                  .length = static_cast<std::uint32_t>(usable_)};
+    set_node_at(fresh, 0, n);
     length = usable_;
   } else {
     n = runs_[length];
@@ -131,13 +169,15 @@ void* page_heap::allocate(std::size_t pages) {
       reclaimable_bytes_ -= span_size_;  // was a kept empty span
     }
   }
+  // The block is the end of the run: what stays free keeps its first page,
+  // where its node's index already is, so no free page is written.
   node& r = nodes_[n];
   span* s = r.owner;
-  const std::size_t first = r.first;
+  const std::size_t first = r.first + length - pages;
+  mark(s->free, first, pages, false);
   s->free_pages -= pages;
   ++blocks_;
   if (length > pages) {
-    r.first = static_cast<std::uint32_t>(first + pages);
     r.length = static_cast<std::uint32_t>(length - pages);
     push(n);
   } else {
@@ -151,28 +191,32 @@ void* page_heap::allocate(std::size_t pages) {
 void page_heap::deallocate(void* p, std::size_t pages) noexcept {
   STRATA_POISON(p, pages << page_shift_);
   span* s = span_of(p);
-  std::size_t first = page_of(p);
+  const std::size_t first = page_of(p);
+  const std::size_t end = first + pages;
+  std::size_t run_first = first;
   std::size_t length = pages;
   --blocks_;
   s->free_pages += pages;
-  // The page after the block is free only if it starts a free run, and the
-  // page before only if it ends one: merge with both, reusing a node.
+  // A free page after the block starts a free run, whose node index is in
+  // that page; a free page before it ends one, whose first page the bitmap
+  // finds. Merge with both, reusing a node.
   std::uint32_t n = kNone;
-  const std::size_t end = first + pages;
-  if (end < usable_ && s->run[end] != 0) {
+  bool index_in_place = false;
+  if (end < usable_ && is_free(s->free, end)) {
     n = node_at(s, end);
     unlink(n);
     length += nodes_[n].length;
   }
-  if (first > 0 && s->run[first - 1] != 0) {
-    const std::size_t before = s->run[first - 1];
-    first -= before;
-    const std::uint32_t left = node_at(s, first);
+  if (first > 0 && is_free(s->free, first - 1)) {
+    run_first = run_start(s->free, first);
+    const std::uint32_t left = node_at(s, run_first);
     unlink(left);
+    length += nodes_[left].length;
     if (n != kNone) drop_node(n);
     n = left;
-    length += before;
+    index_in_place = true;
   }
+  mark(s->free, first, pages, true);
   if (s->free_pages == usable_) {  // the span is empty
     if (empties_ >= max_empty_spans_) {
       if (n != kNone) drop_node(n);
@@ -185,8 +229,9 @@ void page_heap::deallocate(void* p, std::size_t pages) noexcept {
   nodes_[n] = {.owner = s,
                .prev = kNone,
                .next = kNone,
-               .first = static_cast<std::uint32_t>(first),
+               .first = static_cast<std::uint32_t>(run_first),
                .length = static_cast<std::uint32_t>(length)};
+  if (!index_in_place) set_node_at(s, run_first, n);
   push(n);
 }
 
@@ -194,7 +239,8 @@ page_heap::span* page_heap::new_span() {
   auto* memory =
       static_cast<std::byte*>(upstream_->allocate(span_size_, span_size_));
   span* s = span_of(memory);
-  std::memset(s->run, 0, sizeof(s->run));
+  std::fill(std::begin(s->free), std::end(s->free), 0);
+  mark(s->free, 0, usable_, true);
   s->free_pages = usable_;
   s->prev = nullptr;
   s->next = all_;

@@ -9,23 +9,27 @@
 // serves any size, and neighbouring free runs merge, so the memory held
 // follows the bytes in use.
 //
-// A span is 2^k bytes aligned to 2^k, cut into 256 pages; its header is in
-// the last pages, at one of eight cache-line offsets chosen by the span's
-// address (the headers of spans aligned alike would otherwise share cache
-// sets). The header keeps, per page, the length of the free run that the
-// page starts or ends (0 for every other page): the page after a block is
-// free exactly when it starts a free run, the page before exactly when it
-// ends one, so freeing merges with both neighbours from the header alone.
-// A block's own length is never stored: deallocation is told its size.
+// A span is 2^k bytes aligned to 2^k, cut into 256 pages; its header is one
+// cache line in the last pages, on one of eight lines chosen by the span's
+// address (the headers of spans aligned alike would otherwise share one
+// cache set). The header is a bitmap of the free pages: the page after a
+// freed block is free exactly when it starts a free run, and the page before
+// exactly when it ends one, whose first page the bitmap finds; so freeing
+// merges with both neighbours. A block's own length is never stored:
+// deallocation is told its size.
 //
 // Free runs are on one list per length, with a bitmap of the lengths that
-// have runs, so allocation takes the shortest run that fits (best fit,
-// splitting off the rest) with a few word operations and no search. The
-// list nodes live in one dense array, not in the free pages, so list
-// operations touch no cold memory; a free run keeps only its node's index,
-// in its first page, read when a freed neighbour merges with it. Whole
-// empty spans stay listed, up to max_empty_spans; beyond that they go back
-// to the upstream at once.
+// have runs, so allocation takes the shortest run that fits (best fit) with
+// a few word operations and no search. The list nodes live in one dense
+// array, not in the free pages, so list operations touch no cold memory; a
+// free run keeps only its node's index, in its first page, read when a
+// freed neighbour merges with it. A block is cut from the end of its run,
+// so what stays free keeps its first page and that index: allocation writes
+// nothing into free pages. Whole empty spans stay listed, up to
+// max_empty_spans; beyond that they go back to the upstream at once.
+//
+// Under AddressSanitizer, free pages are poisoned but for a node index while
+// it is read or written.
 //
 // Thread safety: none; its owner's.
 #ifndef STRATA_INTERNAL_PAGE_HEAP_H_
@@ -102,14 +106,14 @@ class page_heap {
   static constexpr std::size_t kLine = 64;
   static constexpr std::uint32_t kNone = ~std::uint32_t{0};
 
-  // The header.
-  struct span {
-    std::uint8_t run[kPagesPerSpan];  // free run length at its first and
-                                      // last page; 0 elsewhere
-    std::size_t free_pages;           // usable_ when the span is empty
-    span* prev;                       // every span
+  // The header: one cache line.
+  struct alignas(kLine) span {
+    std::uint64_t free[kWords];  // bit p: page p is free
+    std::size_t free_pages;      // usable_ when the span is empty
+    span* prev;                  // every span
     span* next;
   };
+  static_assert(sizeof(span) == kLine);
   // A free run, on the list of its length.
   struct node {
     span* owner;
@@ -139,12 +143,15 @@ class page_heap {
     return (reinterpret_cast<std::uintptr_t>(p) & span_mask_) >> page_shift_;
   }
   [[nodiscard]] std::size_t shortest_fit(std::size_t pages) const noexcept;
-  // The index of the node of the free run starting at `page`.
+  // The node of the free run whose first page is `page`: its index is kept
+  // in that page.
   [[nodiscard]] std::uint32_t node_at(const span* s,
                                       std::size_t page) const noexcept;
-  // Lists run `n` (owner, first, length set) and records it in its span.
+  void set_node_at(const span* s, std::size_t page,
+                   std::uint32_t n) const noexcept;
+  // Lists run `n` (owner, first, length set) under its length.
   void push(std::uint32_t n) noexcept;
-  // Takes run `n` off its list and out of its span's record.
+  // Takes run `n` off its list.
   void unlink(std::uint32_t n) noexcept;
   void grow_nodes();
   [[nodiscard]] std::uint32_t take_node() noexcept;
