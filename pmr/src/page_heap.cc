@@ -15,18 +15,19 @@ bool is_free(const std::uint64_t* free, std::size_t page) noexcept {
   return ((free[page / kBits] >> (page % kBits)) & 1) != 0;
 }
 
-// Sets (free) or clears the bits of pages [first, first + count).
+// Sets (free) or clears the bits of pages [first, first + count), count > 0:
+// a mask for the first word and the last, all ones between.
 void mark(std::uint64_t* free, std::size_t first, std::size_t count,
           bool is_free) noexcept {
-  std::size_t word = first / kBits;
-  std::size_t bit = first % kBits;
-  while (count > 0) {
-    const std::size_t n = std::min(count, kBits - bit);
-    const std::uint64_t mask = (~std::uint64_t{0} >> (kBits - n)) << bit;
+  const std::size_t last = first + count - 1;
+  const std::size_t first_word = first / kBits;
+  const std::size_t last_word = last / kBits;
+  for (std::size_t word = first_word; word <= last_word; ++word) {
+    std::uint64_t mask = ~std::uint64_t{0};
+    if (word == first_word) mask &= ~std::uint64_t{0} << (first % kBits);
+    if (word == last_word)
+      mask &= ~std::uint64_t{0} >> (kBits - 1 - last % kBits);
     free[word] = is_free ? free[word] | mask : free[word] & ~mask;
-    ++word;
-    bit = 0;
-    count -= n;
   }
 }
 

@@ -249,7 +249,9 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
                                          std::size_t alignment) {
   internal::check_alignment(kName, alignment);
   void* p = nullptr;
-  if (const std::size_t c = aligned_class(bytes, alignment); c != no_class_) {
+  if (const std::size_t c =
+          bytes > kSlabLimit ? no_class_ : aligned_class(bytes, alignment);
+      c != no_class_) {
     p = allocate_from_class(c, bytes);
   } else if (const std::size_t k = heap_class(bytes, alignment);
              k != kNoHeapClass) {
@@ -319,7 +321,9 @@ void* size_class_resource::allocate_large(std::size_t bytes,
 
 void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
                                           std::size_t alignment) noexcept {
-  if (const std::size_t c = aligned_class(bytes, alignment); c != no_class_) {
+  if (const std::size_t c =
+          bytes > kSlabLimit ? no_class_ : aligned_class(bytes, alignment);
+      c != no_class_) {
     push_free(p, bytes, classes_[c]);
   } else if (const std::size_t k = heap_class(bytes, alignment);
              k != kNoHeapClass) {
