@@ -124,6 +124,9 @@ size_class_resource::size_class_resource(const size_class_options& options,
       heap_(options_.span_size, options_.max_empty_page_spans,
             std::min(options_.keep_empty_spans, options_.max_empty_page_spans),
             upstream) {
+  static_assert(kSmallLimit == kSlabLimit,
+                "the fast path's table ends "
+                "where the slab classes do");
   if (options_.classes.empty()) {
     // Above the slabs, a class per page, or per 128 bytes if pages are
     // smaller: the index steps by 128.

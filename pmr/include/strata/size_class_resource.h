@@ -235,9 +235,10 @@ class size_class_resource final
   }
 
   /// Bytes held from the upstream that reclaim() can give back: the empty
-  /// spans kept for reuse, but for keep_empty_spans per class. Free blocks in
-  /// spans that still hold a block in use, and each class's current span,
-  /// cannot go back and are not counted; stats() shows them.
+  /// spans kept for reuse (slab spans per class, and the page heap's), but
+  /// for keep_empty_spans of each. Free blocks and pages in spans that still
+  /// hold a block in use, and each class's current span, cannot go back and
+  /// are not counted; stats() shows them.
   [[nodiscard]] std::size_t cached_bytes() const noexcept override;
   /// Gives empty spans back (all but keep_empty_spans per class), within the
   /// request.
