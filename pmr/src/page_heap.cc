@@ -25,8 +25,9 @@ void mark(std::uint64_t* free, std::size_t first, std::size_t count,
   for (std::size_t word = first_word; word <= last_word; ++word) {
     std::uint64_t mask = ~std::uint64_t{0};
     if (word == first_word) mask &= ~std::uint64_t{0} << (first % kBits);
-    if (word == last_word)
+    if (word == last_word) {
       mask &= ~std::uint64_t{0} >> (kBits - 1 - last % kBits);
+    }
     free[word] = is_free ? free[word] | mask : free[word] & ~mask;
   }
 }
@@ -176,7 +177,6 @@ void* page_heap::allocate(std::size_t pages) {
   span* s = r.owner;
   const std::size_t first = r.first + length - pages;
   mark(s->free, first, pages, false);
-  s->free_pages -= pages;
   ++blocks_;
   if (length > pages) {
     r.length = static_cast<std::uint32_t>(length - pages);
@@ -197,7 +197,6 @@ void page_heap::deallocate(void* p, std::size_t pages) noexcept {
   std::size_t run_first = first;
   std::size_t length = pages;
   --blocks_;
-  s->free_pages += pages;
   // A free page after the block starts a free run, whose node index is in
   // that page; a free page before it ends one, whose first page the bitmap
   // finds. Merge with both, reusing a node.
@@ -218,7 +217,7 @@ void page_heap::deallocate(void* p, std::size_t pages) noexcept {
     index_in_place = true;
   }
   mark(s->free, first, pages, true);
-  if (s->free_pages == usable_) {  // the span is empty
+  if (length == usable_) {  // merged into the whole span: it is empty
     if (empties_ >= max_empty_spans_) {
       if (n != kNone) drop_node(n);
       free_span(s);
@@ -242,7 +241,6 @@ page_heap::span* page_heap::new_span() {
   span* s = span_of(memory);
   std::fill(std::begin(s->free), std::end(s->free), 0);
   mark(s->free, 0, usable_, true);
-  s->free_pages = usable_;
   s->prev = nullptr;
   s->next = all_;
   if (all_ != nullptr) all_->prev = s;

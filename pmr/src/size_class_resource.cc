@@ -33,29 +33,24 @@ constexpr std::size_t kHeaderReserve = 2 * kHeaderLine + kColors * kHeaderLine;
   throw std::invalid_argument(absl::StrFormat("strata: %s: %s", kName, what));
 }
 
-// The slab classes end here (where the fast path's table ends); the page
-// heap serves the classes above. Measured on the mixed working set: moving
-// the line to 512 bytes held 0.01-0.03 less per byte live but took 20% more
-// time per step.
-constexpr std::size_t kSlabLimit = 1024;
-
 // The default table: 8-byte steps to 64, then four classes per power of two
-// (1, 1.25, 1.5 and 1.75 times it) to 1 KiB, so a request above 32 bytes
-// wastes at most a fifth of its block; then a class every 256 bytes, where
-// the page heap's runs make finer classes cost no slabs.
+// (1, 1.25, 1.5 and 1.75 times it) to `slab_limit`, so a request above 32
+// bytes wastes at most a fifth of its block; then a class every `heap_step`
+// bytes, where the page heap's runs make finer classes cost no slabs.
 std::vector<std::size_t> default_classes(std::size_t largest,
+                                         std::size_t slab_limit,
                                          std::size_t heap_step) {
   std::vector<std::size_t> classes;
   for (std::size_t size = 8; size <= std::min<std::size_t>(64, largest);
        size += 8) {
     classes.push_back(size);
   }
-  for (std::size_t base = 64; base < std::min(largest, kSlabLimit); base *= 2) {
+  for (std::size_t base = 64; base < std::min(largest, slab_limit); base *= 2) {
     for (std::size_t quarter = 5; quarter <= 8; ++quarter) {
       classes.push_back(base * quarter / 4);
     }
   }
-  for (std::size_t size = kSlabLimit + heap_step; size <= largest;
+  for (std::size_t size = slab_limit + heap_step; size <= largest;
        size += heap_step) {
     classes.push_back(size);
   }
@@ -124,13 +119,10 @@ size_class_resource::size_class_resource(const size_class_options& options,
       heap_(options_.span_size, options_.max_empty_page_spans,
             std::min(options_.keep_empty_spans, options_.max_empty_page_spans),
             upstream) {
-  static_assert(kSmallLimit == kSlabLimit,
-                "the fast path's table ends "
-                "where the slab classes do");
   if (options_.classes.empty()) {
     // Above the slabs, a class per page, or per 128 bytes if pages are
     // smaller: the index steps by 128.
-    sizes_ = default_classes(options_.largest_class,
+    sizes_ = default_classes(options_.largest_class, kSmallLimit,
                              std::max(heap_.page_size(), kLargeStep));
   } else {
     validate(options_.classes);
@@ -141,7 +133,7 @@ size_class_resource::size_class_resource(const size_class_options& options,
   largest_ = sizes_.back();
 
   for (const std::size_t size : sizes_) {
-    if (size > kSlabLimit) break;
+    if (size > kSmallLimit) break;
     const std::size_t span_size =
         std::max(options_.slab_span_size,
                  std::bit_ceil(kMinBlocksPerSpan * size + kHeaderReserve));
@@ -252,15 +244,12 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
                                          std::size_t alignment) {
   internal::check_alignment(kName, alignment);
   void* p = nullptr;
-  if (const std::size_t c =
-          bytes > kSlabLimit ? no_class_ : aligned_class(bytes, alignment);
-      c != no_class_) {
+  if (const std::size_t c = aligned_class(bytes, alignment); c != no_class_) {
     p = allocate_from_class(c, bytes);
   } else if (const std::size_t k = heap_class(bytes, alignment);
              k != kNoHeapClass) {
     p = heap_.allocate(heap_pages_[k]);
     requested_bytes_ += bytes;
-    heap_bytes_in_use_ += heap_pages_[k] * heap_.page_size();
     ++heap_blocks_[k];
   } else {
     p = allocate_large(bytes, alignment);
@@ -324,15 +313,12 @@ void* size_class_resource::allocate_large(std::size_t bytes,
 
 void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
                                           std::size_t alignment) noexcept {
-  if (const std::size_t c =
-          bytes > kSlabLimit ? no_class_ : aligned_class(bytes, alignment);
-      c != no_class_) {
+  if (const std::size_t c = aligned_class(bytes, alignment); c != no_class_) {
     push_free(p, bytes, classes_[c]);
   } else if (const std::size_t k = heap_class(bytes, alignment);
              k != kNoHeapClass) {
     heap_.deallocate(p, heap_pages_[k]);
     requested_bytes_ -= bytes;
-    heap_bytes_in_use_ -= heap_pages_[k] * heap_.page_size();
     --heap_blocks_[k];
   } else {
     held_bytes_ -= bytes;
@@ -513,8 +499,9 @@ size_class_resource_stats size_class_resource::stats() const {
   }
   result.bytes_in_use = requested_bytes_ + large_.bytes();
   result.bytes_held = held_bytes_ + heap_.held_bytes();
-  result.internal_waste =
-      class_bytes_in_use + heap_bytes_in_use_ - requested_bytes_;
+  result.internal_waste = class_bytes_in_use +
+                          pages.pages_in_use * heap_.page_size() -
+                          requested_bytes_;
   result.large_blocks = large_.count();
   result.page_size = heap_.page_size();
   result.page_spans = pages.spans;

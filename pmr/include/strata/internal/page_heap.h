@@ -109,7 +109,6 @@ class page_heap {
   // The header: one cache line.
   struct alignas(kLine) span {
     std::uint64_t free[kWords];  // bit p: page p is free
-    std::size_t free_pages;      // usable_ when the span is empty
     span* prev;                  // every span
     span* next;
   };
