@@ -21,6 +21,7 @@
 #include <cstring>
 #include <new>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -44,6 +45,28 @@ class PageHeapTest : public testing::UpstreamCheckedTest {
     return reinterpret_cast<std::uintptr_t>(p);
   }
 };
+
+// The header's line is one of a line per 8 KiB of span (one to eight), so
+// what the header sets aside is at most 1/128 of a span of 8 KiB or more;
+// a span's free pages serve a whole-span block at every size.
+TEST_F(PageHeapTest, TheHeaderSetsAsideALinePer8KiBOfSpan) {
+  const std::pair<std::size_t, std::size_t> cases[] = {
+      {4 << 10, 252},   // 16-byte pages, one line: 4 pages
+      {16 << 10, 254},  // 64-byte pages, two lines
+      {64 << 10, 254},  // 256-byte pages, eight lines
+      {1 << 20, 255},   // 4 KiB pages, eight lines: one page
+  };
+  for (const auto& [span, usable] : cases) {
+    page_heap heap(span, 0, 0, &upstream_);
+    EXPECT_EQ(heap.max_pages(), usable) << span;
+    void* whole = heap.allocate(usable);
+    EXPECT_EQ(address(whole) % span, 0u);
+    std::memset(whole, 1, usable * heap.page_size());
+    heap.deallocate(whole, usable);
+    EXPECT_EQ(heap.stats().spans, 0u) << "given back at once";
+    heap.release();
+  }
+}
 
 TEST_F(PageHeapTest, RunsArePagesAlignedToAPage) {
   page_heap heap = make();

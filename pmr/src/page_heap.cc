@@ -59,7 +59,11 @@ page_heap::page_heap(std::size_t span_size, std::size_t max_empty_spans,
       span_shift_(static_cast<std::size_t>(std::countr_zero(span_size))),
       page_size_(span_size / kPagesPerSpan),
       page_shift_(static_cast<std::size_t>(std::countr_zero(page_size_))),
-      usable_(kPagesPerSpan - (kColors * kLine + page_size_ - 1) / page_size_),
+      color_mask_(
+          std::clamp<std::size_t>(span_size / kSpanPerColor, 1, kMaxColors) -
+          1),
+      usable_(kPagesPerSpan -
+              ((color_mask_ + 1) * kLine + page_size_ - 1) / page_size_),
       header_offset_(usable_ * page_size_),
       max_empty_spans_(max_empty_spans),
       keep_empty_spans_(keep_empty_spans),

@@ -16,6 +16,10 @@ namespace {
 constexpr std::string_view kName = "size_class_resource";
 constexpr std::size_t kMaxClassSize = 256 << 10;
 constexpr std::size_t kMaxClasses = 250;
+// The big page heap's spans, for the classes too large for span_size, are
+// this many times as large: the default 16 KiB heap span holds blocks up to
+// 16,256 bytes, the big heap's 64 KiB spans the classes up to 32 KiB.
+constexpr std::size_t kBigSpanFactor = 4;
 // A class whose blocks do not fill a slab span 32 times gets a larger span:
 // with few blocks to a span, blocks freed at random leave more of each span
 // empty, and the span changes more often. On the mixed working set, 32
@@ -118,7 +122,11 @@ size_class_resource::size_class_resource(const size_class_options& options,
       upstream_(upstream),
       heap_(options_.span_size, options_.max_empty_page_spans,
             std::min(options_.keep_empty_spans, options_.max_empty_page_spans),
-            upstream) {
+            upstream),
+      big_heap_(
+          kBigSpanFactor * options_.span_size, options_.max_empty_page_spans,
+          std::min(options_.keep_empty_spans, options_.max_empty_page_spans),
+          upstream) {
   if (options_.classes.empty()) {
     // Above the slabs, a class per page, or per 128 bytes if pages are
     // smaller: the index steps by 128.
@@ -162,14 +170,20 @@ size_class_resource::size_class_resource(const size_class_options& options,
                       .span_mask = 0,
                       .align_ok = 0});
 
-  // The page heap classes: their pages (none for a class larger than a
-  // span's free pages, which the upstream serves) and the size index.
+  // The page heap classes: their heap and pages (none for a class larger
+  // than a big span's free pages, which the upstream serves) and the size
+  // index.
   first_heap_class_ = no_class_;
-  heap_pages_.resize(sizes_.size());
+  heap_routes_.resize(sizes_.size());
   heap_blocks_.resize(sizes_.size());
   for (std::size_t k = first_heap_class_; k < sizes_.size(); ++k) {
-    const std::size_t pages = heap_.pages_for(sizes_[k]);
-    heap_pages_[k] = pages <= heap_.max_pages() ? pages : 0;
+    for (internal::page_heap* heap : {&heap_, &big_heap_}) {
+      const std::size_t pages = heap->pages_for(sizes_[k]);
+      if (pages <= heap->max_pages()) {
+        heap_routes_[k] = {.heap = heap, .pages = pages};
+        break;
+      }
+    }
   }
   heap_index_.resize(largest_ / kLargeStep + 2);
   for (std::size_t i = 0; i < heap_index_.size(); ++i) {
@@ -205,6 +219,7 @@ size_class_resource::~size_class_resource() {
     while (list.all != nullptr) free_span(list.all);
   }
   heap_.release();
+  big_heap_.release();
   large_.release(upstream_);
 }
 
@@ -228,16 +243,18 @@ std::size_t size_class_resource::aligned_class(
 std::size_t size_class_resource::heap_class(
     std::size_t bytes, std::size_t alignment) const noexcept {
   // For a request no slab class serves: the smallest class above the slab
-  // classes that holds `bytes`, if the page heap holds it and its pages are
+  // classes that holds `bytes`, if a page heap holds it and its pages are
   // aligned enough. The index lands at most kLargeStep / 8 classes short.
-  if (bytes > largest_ || alignment > heap_.page_size() ||
-      first_heap_class_ == sizes_.size()) {
+  if (bytes > largest_ || first_heap_class_ == sizes_.size()) {
     return kNoHeapClass;
   }
   std::size_t k = std::max<std::size_t>(
       heap_index_[(bytes + kLargeStep - 1) / kLargeStep], first_heap_class_);
   while (sizes_[k] < bytes) ++k;
-  return heap_pages_[k] != 0 ? k : kNoHeapClass;
+  const heap_route& route = heap_routes_[k];
+  return route.heap != nullptr && alignment <= route.heap->page_size()
+             ? k
+             : kNoHeapClass;
 }
 
 void* size_class_resource::allocate_slow(std::size_t bytes,
@@ -248,7 +265,7 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
     p = allocate_from_class(c, bytes);
   } else if (const std::size_t k = heap_class(bytes, alignment);
              k != kNoHeapClass) {
-    p = heap_.allocate(heap_pages_[k]);
+    p = heap_routes_[k].heap->allocate(heap_routes_[k].pages);
     requested_bytes_ += bytes;
     ++heap_blocks_[k];
   } else {
@@ -317,7 +334,7 @@ void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
     push_free(p, bytes, classes_[c]);
   } else if (const std::size_t k = heap_class(bytes, alignment);
              k != kNoHeapClass) {
-    heap_.deallocate(p, heap_pages_[k]);
+    heap_routes_[k].heap->deallocate(p, heap_routes_[k].pages);
     requested_bytes_ -= bytes;
     --heap_blocks_[k];
   } else {
@@ -441,7 +458,7 @@ void size_class_resource::unlink_partial(span* s) noexcept {
 }
 
 std::size_t size_class_resource::cached_bytes() const noexcept {
-  return reclaimable_bytes_ + heap_.cached_bytes();
+  return reclaimable_bytes_ + heap_.cached_bytes() + big_heap_.cached_bytes();
 }
 
 reclaim_result size_class_resource::reclaim(
@@ -459,6 +476,7 @@ reclaim_result size_class_resource::reclaim(
     }
   }
   heap_.reclaim(request, until, result);
+  big_heap_.reclaim(request, until, result);
   return result;
 }
 
@@ -489,24 +507,30 @@ size_class_resource_stats size_class_resource::stats() const {
     result.classes.push_back(entry);
   }
   const internal::page_heap::stats_snapshot pages = heap_.stats();
+  const internal::page_heap::stats_snapshot big_pages = big_heap_.stats();
   for (std::size_t k = first_heap_class_; k < sizes_.size(); ++k) {
-    result.classes.push_back(
-        {.block_size = sizes_[k],
-         .blocks_in_use = heap_blocks_[k],
-         .blocks_free = heap_pages_[k] == 0
-                            ? 0
-                            : heap_.free_blocks_of(heap_pages_[k], pages)});
+    const heap_route& route = heap_routes_[k];
+    const std::size_t free =
+        route.heap == nullptr ? 0
+        : route.heap == &big_heap_
+            ? internal::page_heap::free_blocks_of(route.pages, big_pages)
+            : internal::page_heap::free_blocks_of(route.pages, pages);
+    result.classes.push_back({.block_size = sizes_[k],
+                              .blocks_in_use = heap_blocks_[k],
+                              .blocks_free = free});
   }
+  // Both heaps' pages, counted in the small heap's pages.
+  const std::size_t ratio = big_heap_.page_size() / heap_.page_size();
   result.bytes_in_use = requested_bytes_ + large_.bytes();
-  result.bytes_held = held_bytes_ + heap_.held_bytes();
+  result.bytes_held = held_bytes_ + heap_.held_bytes() + big_heap_.held_bytes();
+  result.page_size = heap_.page_size();
+  result.page_spans = pages.spans + big_pages.spans;
+  result.pages_in_use = pages.pages_in_use + ratio * big_pages.pages_in_use;
+  result.pages_free = pages.pages_free + ratio * big_pages.pages_free;
   result.internal_waste = class_bytes_in_use +
-                          pages.pages_in_use * heap_.page_size() -
+                          result.pages_in_use * result.page_size -
                           requested_bytes_;
   result.large_blocks = large_.count();
-  result.page_size = heap_.page_size();
-  result.page_spans = pages.spans;
-  result.pages_in_use = pages.pages_in_use;
-  result.pages_free = pages.pages_free;
   return result;
 }
 

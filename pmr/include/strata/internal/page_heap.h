@@ -10,9 +10,11 @@
 // follows the bytes in use.
 //
 // A span is 2^k bytes aligned to 2^k, cut into 256 pages; its header is one
-// cache line in the last pages, on one of eight lines chosen by the span's
+// cache line in the last pages, on one of a few lines chosen by the span's
 // address (the headers of spans aligned alike would otherwise share one
-// cache set). The header is a bitmap of the free pages: the page after a
+// cache set): a line per 8 KiB of span, from one to eight, so the lines
+// set aside cost a span at most 1/128 of it. The header is a bitmap of the
+// free pages: the page after a
 // freed block is free exactly when it starts a free run, and the page before
 // exactly when it ends one, whose first page the bitmap finds; so freeing
 // merges with both neighbours. A block's own length is never stored:
@@ -102,7 +104,8 @@ class page_heap {
 
  private:
   static constexpr std::size_t kWords = kPagesPerSpan / 64;
-  static constexpr std::size_t kColors = 8;
+  static constexpr std::size_t kMaxColors = 8;
+  static constexpr std::size_t kSpanPerColor = 8 << 10;
   static constexpr std::size_t kLine = 64;
   static constexpr std::uint32_t kNone = ~std::uint32_t{0};
 
@@ -131,7 +134,7 @@ class page_heap {
   [[nodiscard]] span* span_of(const void* p) const noexcept {
     std::byte* start = start_of(p);
     const std::size_t color =
-        (reinterpret_cast<std::uintptr_t>(start) >> span_shift_) % kColors;
+        (reinterpret_cast<std::uintptr_t>(start) >> span_shift_) & color_mask_;
     return reinterpret_cast<span*>(start + header_offset_ + color * kLine);
   }
   [[nodiscard]] std::byte* page_address(const span* s,
@@ -163,6 +166,7 @@ class page_heap {
   std::size_t span_shift_;
   std::size_t page_size_;
   std::size_t page_shift_;
+  std::size_t color_mask_;     // header lines to choose from, less one
   std::size_t usable_;         // pages a block can take
   std::size_t header_offset_;  // of the first header offset from the start
   std::size_t max_empty_spans_;
