@@ -260,7 +260,8 @@ TEST_F(SizeClassResourceTest, ClassesAbove16KiBShareTheBigHeapsSpans) {
   void* big = slabs.allocate(20000, 16);   // class 20096: 79 big pages
   void* big2 = slabs.allocate(20000, 16);
   const auto at = [](void* p) { return reinterpret_cast<std::uintptr_t>(p); };
-  EXPECT_EQ(at(big2) + 79 * 256, at(big)) << "the same big span";
+  constexpr std::uintptr_t kBigBlock = 20224;  // 79 pages of 256
+  EXPECT_EQ(at(big2) + kBigBlock, at(big)) << "the same big span";
   size_class_resource_stats s = slabs.stats();
   EXPECT_EQ(s.page_size, 64u);
   EXPECT_EQ(s.page_spans, 2u);
