@@ -132,7 +132,7 @@ struct size_class_options {
   /// one to eight lines of them its header. Classes above 1 KiB are runs of
   /// these pages; a class larger than a span's free pages (16,256 bytes at
   /// 16 KiB) takes pages of a second heap whose spans are four times as
-  /// large, and one larger than those (64,768 bytes) goes to the upstream.
+  /// large, and one larger than those (65,024 bytes) goes to the upstream.
   /// Small spans go back to the upstream sooner: on the mixed working set,
   /// 16 KiB held 0.04 less per byte live than 64 KiB.
   std::size_t span_size = 16 << 10;

@@ -13,12 +13,12 @@
 // cache line in the last pages, on one of a few lines chosen by the span's
 // address (the headers of spans aligned alike would otherwise share one
 // cache set): a line per 8 KiB of span, from one to eight, so the lines
-// set aside cost a span at most 1/128 of it. The header is a bitmap of the
-// free pages: the page after a
-// freed block is free exactly when it starts a free run, and the page before
-// exactly when it ends one, whose first page the bitmap finds; so freeing
-// merges with both neighbours. A block's own length is never stored:
-// deallocation is told its size.
+// set aside cost a span of 8 KiB or more at most 1/128 of it. The header is
+// a bitmap of the free pages: the page after a freed block is free exactly
+// when it starts a free run, and the page before exactly when it ends one,
+// whose first page the bitmap finds; so freeing merges with both
+// neighbours. A block's own length is never stored: deallocation is told
+// its size.
 //
 // Free runs are on one list per length, with a bitmap of the lengths that
 // have runs, so allocation takes the shortest run that fits (best fit) with
