@@ -15,21 +15,28 @@ bool is_free(const std::uint64_t* free, std::size_t page) noexcept {
   return ((free[page / kBits] >> (page % kBits)) & 1) != 0;
 }
 
-// Sets (free) or clears the bits of pages [first, first + count), count > 0:
-// a mask for the first word and the last, all ones between.
-void mark(std::uint64_t* free, std::size_t first, std::size_t count,
-          bool is_free) noexcept {
+// Sets (kFree) or clears the bits of pages [first, first + count), count > 0:
+// a mask for the first word and the last, all ones between. Inline, with
+// the direction fixed at compile time: it runs on every call.
+template <bool kFree>
+void mark(std::uint64_t* free, std::size_t first, std::size_t count) noexcept {
   const std::size_t last = first + count - 1;
   const std::size_t first_word = first / kBits;
   const std::size_t last_word = last / kBits;
-  for (std::size_t word = first_word; word <= last_word; ++word) {
-    std::uint64_t mask = ~std::uint64_t{0};
-    if (word == first_word) mask &= ~std::uint64_t{0} << (first % kBits);
-    if (word == last_word) {
-      mask &= ~std::uint64_t{0} >> (kBits - 1 - last % kBits);
-    }
-    free[word] = is_free ? free[word] | mask : free[word] & ~mask;
+  const std::uint64_t head = ~std::uint64_t{0} << (first % kBits);
+  const std::uint64_t tail = ~std::uint64_t{0} >> (kBits - 1 - last % kBits);
+  const auto apply = [free](std::size_t word, std::uint64_t mask) {
+    free[word] = kFree ? free[word] | mask : free[word] & ~mask;
+  };
+  if (first_word == last_word) {
+    apply(first_word, head & tail);
+    return;
   }
+  apply(first_word, head);
+  for (std::size_t word = first_word + 1; word < last_word; ++word) {
+    apply(word, ~std::uint64_t{0});
+  }
+  apply(last_word, tail);
 }
 
 // The first page of the free run that ends at `page` - 1, which is free:
@@ -180,7 +187,7 @@ void* page_heap::allocate(std::size_t pages) {
   node& r = nodes_[n];
   span* s = r.owner;
   const std::size_t first = r.first + length - pages;
-  mark(s->free, first, pages, false);
+  mark<false>(s->free, first, pages);
   ++blocks_;
   if (length > pages) {
     r.length = static_cast<std::uint32_t>(length - pages);
@@ -220,7 +227,7 @@ void page_heap::deallocate(void* p, std::size_t pages) noexcept {
     n = left;
     index_in_place = true;
   }
-  mark(s->free, first, pages, true);
+  mark<true>(s->free, first, pages);
   if (length == usable_) {  // merged into the whole span: it is empty
     if (empties_ >= max_empty_spans_) {
       if (n != kNone) drop_node(n);
@@ -244,7 +251,7 @@ page_heap::span* page_heap::new_span() {
       static_cast<std::byte*>(upstream_->allocate(span_size_, span_size_));
   span* s = span_of(memory);
   std::fill(std::begin(s->free), std::end(s->free), 0);
-  mark(s->free, 0, usable_, true);
+  mark<true>(s->free, 0, usable_);
   s->prev = nullptr;
   s->next = all_;
   if (all_ != nullptr) all_->prev = s;

@@ -174,13 +174,15 @@ size_class_resource::size_class_resource(const size_class_options& options,
   // than a big span's free pages, which the upstream serves) and the size
   // index.
   first_heap_class_ = no_class_;
-  heap_routes_.resize(sizes_.size());
-  heap_blocks_.resize(sizes_.size());
+  heap_classes_.resize(sizes_.size());
   for (std::size_t k = first_heap_class_; k < sizes_.size(); ++k) {
+    heap_class_info& info = heap_classes_[k];
+    info.size = static_cast<std::uint32_t>(sizes_[k]);
     for (internal::page_heap* heap : {&heap_, &big_heap_}) {
       const std::size_t pages = heap->pages_for(sizes_[k]);
       if (pages <= heap->max_pages()) {
-        heap_routes_[k] = {.heap = heap, .pages = pages};
+        info.heap = heap;
+        info.pages = static_cast<std::uint32_t>(pages);
         break;
       }
     }
@@ -250,9 +252,9 @@ std::size_t size_class_resource::heap_class(
   }
   std::size_t k = std::max<std::size_t>(
       heap_index_[(bytes + kLargeStep - 1) / kLargeStep], first_heap_class_);
-  while (sizes_[k] < bytes) ++k;
-  const heap_route& route = heap_routes_[k];
-  return route.heap != nullptr && alignment <= route.heap->page_size()
+  while (heap_classes_[k].size < bytes) ++k;
+  const heap_class_info& info = heap_classes_[k];
+  return info.heap != nullptr && alignment <= info.heap->page_size()
              ? k
              : kNoHeapClass;
 }
@@ -265,9 +267,10 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
     p = allocate_from_class(c, bytes);
   } else if (const std::size_t k = heap_class(bytes, alignment);
              k != kNoHeapClass) {
-    p = heap_routes_[k].heap->allocate(heap_routes_[k].pages);
+    heap_class_info& info = heap_classes_[k];
+    p = info.heap->allocate(info.pages);
     requested_bytes_ += bytes;
-    ++heap_blocks_[k];
+    ++info.blocks;
   } else {
     p = allocate_large(bytes, alignment);
   }
@@ -334,9 +337,10 @@ void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
     push_free(p, bytes, classes_[c]);
   } else if (const std::size_t k = heap_class(bytes, alignment);
              k != kNoHeapClass) {
-    heap_routes_[k].heap->deallocate(p, heap_routes_[k].pages);
+    heap_class_info& info = heap_classes_[k];
+    info.heap->deallocate(p, info.pages);
     requested_bytes_ -= bytes;
-    --heap_blocks_[k];
+    --info.blocks;
   } else {
     held_bytes_ -= bytes;
     large_.deallocate(upstream_, p, bytes, alignment);
@@ -509,14 +513,14 @@ size_class_resource_stats size_class_resource::stats() const {
   const internal::page_heap::stats_snapshot pages = heap_.stats();
   const internal::page_heap::stats_snapshot big_pages = big_heap_.stats();
   for (std::size_t k = first_heap_class_; k < sizes_.size(); ++k) {
-    const heap_route& route = heap_routes_[k];
+    const heap_class_info& info = heap_classes_[k];
     const std::size_t free =
-        route.heap == nullptr ? 0
-        : route.heap == &big_heap_
-            ? internal::page_heap::free_blocks_of(route.pages, big_pages)
-            : internal::page_heap::free_blocks_of(route.pages, pages);
-    result.classes.push_back({.block_size = sizes_[k],
-                              .blocks_in_use = heap_blocks_[k],
+        info.heap == nullptr ? 0
+        : info.heap == &big_heap_
+            ? internal::page_heap::free_blocks_of(info.pages, big_pages)
+            : internal::page_heap::free_blocks_of(info.pages, pages);
+    result.classes.push_back({.block_size = info.size,
+                              .blocks_in_use = info.blocks,
                               .blocks_free = free});
   }
   // Both heaps' pages, counted in the small heap's pages.

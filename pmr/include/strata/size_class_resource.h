@@ -427,14 +427,16 @@ class size_class_resource final
   // a few steps forward find the one for the size.
   std::vector<std::uint16_t> heap_index_;
   std::size_t first_heap_class_ = 0;  // in sizes_: the first above 1 KiB
-  // Where a class of sizes_ above the slabs comes from: the page heap and
-  // its pages, or no heap (the upstream serves it).
-  struct heap_route {
+  // A class of sizes_ above the slabs: its size, the page heap and pages
+  // that serve it (no heap: the upstream does), and its blocks in use; all
+  // that a page heap call needs, on one cache line.
+  struct heap_class_info {
     internal::page_heap* heap = nullptr;
-    std::size_t pages = 0;
+    std::uint32_t size = 0;
+    std::uint32_t pages = 0;
+    std::size_t blocks = 0;
   };
-  std::vector<heap_route> heap_routes_;   // per class in sizes_
-  std::vector<std::size_t> heap_blocks_;  // per class in sizes_: in use
+  std::vector<heap_class_info> heap_classes_;  // per class in sizes_
   span sentinel_{};  // current span of a class with none yet: never has room
 
   std::size_t requested_bytes_ = 0;  // asked for, in class blocks
