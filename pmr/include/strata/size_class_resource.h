@@ -50,7 +50,8 @@
 //     small spans empty more often, so the memory held follows the bytes in
 //     use more closely (on the mixed working set, 0.04 less per byte live
 //     than 64 KiB spans, at one upstream call per 1,500 steps, and about
-//     10% more time per step: four times as many span headers to load).
+//     10% more time per step, which a profile puts mostly in the page heap
+//     where it loads span headers, four times as many).
 //     Classes too large for such a span (above 16,256 bytes by default)
 //     come from a second page heap with spans four times as large.
 //   - Requests above the largest class, or too large for a big page heap
