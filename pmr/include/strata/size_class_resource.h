@@ -50,8 +50,9 @@
 //     small spans empty more often, so the memory held follows the bytes in
 //     use more closely (on the mixed working set, 0.04 less per byte live
 //     than 64 KiB spans, at one upstream call per 1,500 steps, and about
-//     10% more time per step, which a profile puts mostly in the page heap
-//     where it loads span headers, four times as many).
+//     10% more time per step, in the page heap: a block is four times as
+//     many pages, and the bitmap work on them branches less predictably;
+//     span headers kept off the spans, tried, changed nothing).
 //     Classes too large for such a span (above 16,256 bytes by default)
 //     come from a second page heap with spans four times as large.
 //   - Requests above the largest class, or too large for a big page heap
