@@ -46,13 +46,14 @@ class PageHeapTest : public testing::UpstreamCheckedTest {
   }
 };
 
-// The header's line is one of a line per 8 KiB of span (one to eight), so
-// what the header sets aside is at most 1/128 of a span of 8 KiB or more;
-// a span's free pages serve a whole-span block at every size.
+// The header's line is one of a line per 8 KiB of span (one to eight), set
+// aside in whole pages of at least 128 bytes: at most 1/128 of a span of
+// 16 KiB or more. A span's free pages serve a whole-span block at every
+// size.
 TEST_F(PageHeapTest, TheHeaderSetsAsideALinePer8KiBOfSpan) {
   const std::pair<std::size_t, std::size_t> cases[] = {
-      {4 << 10, 252},   // 16-byte pages, one line: 4 pages
-      {16 << 10, 254},  // 64-byte pages, two lines
+      {4 << 10, 31},    // 32 pages of 128 bytes, one line: 1 page
+      {16 << 10, 127},  // 128 pages of 128 bytes, two lines: 1 page
       {64 << 10, 254},  // 256-byte pages, eight lines
       {1 << 20, 255},   // 4 KiB pages, eight lines: one page
   };

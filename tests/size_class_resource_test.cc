@@ -157,12 +157,12 @@ TEST_F(SizeClassResourceTest, LargeRequestsGoToTheUpstream) {
 }
 
 // Slab blocks (up to 1 KiB) are aligned to the largest power of two that
-// divides their size; page heap blocks to the page: 64 bytes here, 256 in
+// divides their size; page heap blocks to the page: 128 bytes here, 256 in
 // the big heap (classes above 16,256 bytes).
 TEST_F(SizeClassResourceTest, SpansAreAlignedSoBlocksKeepTheirAlignment) {
   size_class_resource slabs({}, &upstream_);
   for (std::size_t size : slabs.class_sizes()) {
-    const std::size_t page = size > 16256 ? 256 : 64;
+    const std::size_t page = size > 16256 ? 256 : 128;
     const std::size_t natural = std::min<std::size_t>(
         std::size_t{1} << std::countr_zero(size), size > 1024 ? page : size);
     std::vector<void*> blocks;
@@ -192,22 +192,22 @@ TEST_F(SizeClassResourceTest, StricterAlignmentTakesALargerClass) {
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(huge) % (1 << 20), 0u);
   EXPECT_EQ(slabs.stats().large_blocks, 1u);
   slabs.deallocate(huge, 64, 1 << 20);
-  // Above 1 KiB, the page heaps serve alignments up to their page: 64
+  // Above 1 KiB, the page heaps serve alignments up to their page: 128
   // bytes, and 256 in the big heap.
-  void* paged = slabs.allocate(2000, 64);
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(paged) % 64, 0u);
+  void* paged = slabs.allocate(2000, 128);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(paged) % 128, 0u);
   EXPECT_EQ(slabs.stats().large_blocks, 0u);
-  void* stricter = slabs.allocate(2000, 128);
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(stricter) % 128, 0u);
+  void* stricter = slabs.allocate(2000, 256);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(stricter) % 256, 0u);
   EXPECT_EQ(slabs.stats().large_blocks, 1u);
-  EXPECT_EQ(slabs.class_size_for(2000, 128), 0u);
+  EXPECT_EQ(slabs.class_size_for(2000, 256), 0u);
   void* big = slabs.allocate(20000, 256);
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(big) % 256, 0u);
   EXPECT_EQ(slabs.stats().large_blocks, 1u) << "the big heap serves it";
   EXPECT_EQ(slabs.class_size_for(20000, 512), 0u);
   slabs.deallocate(big, 20000, 256);
-  slabs.deallocate(stricter, 2000, 128);
-  slabs.deallocate(paged, 2000, 64);
+  slabs.deallocate(stricter, 2000, 256);
+  slabs.deallocate(paged, 2000, 128);
 }
 
 // The classes above 1 KiB are runs of pages in shared spans: blocks of every
@@ -248,24 +248,24 @@ TEST_F(SizeClassResourceTest, ClassesAbove1KiBShareMergingPages) {
   slabs.deallocate(c, 8000, 16);
 }
 
-// By default page heap spans are 16 KiB, of 64-byte pages, and the classes
+// By default page heap spans are 16 KiB, of 128-byte pages, and the classes
 // too large for them (above 16,256 bytes) share the 64 KiB spans of a big
-// heap, whose 256-byte pages stats() counts as four pages each.
+// heap, whose 256-byte pages stats() counts as two pages each.
 TEST_F(SizeClassResourceTest, ClassesAbove16KiBShareTheBigHeapsSpans) {
   size_class_resource slabs({}, &upstream_);
   EXPECT_EQ(slabs.class_size_for(1025), 1152u);  // a class every 128 bytes
   EXPECT_EQ(slabs.class_size_for(16256), 16256u);
   EXPECT_EQ(slabs.class_size_for(16257), 16384u);
-  void* small = slabs.allocate(2000, 16);  // 32 pages
+  void* small = slabs.allocate(2000, 16);  // 16 pages
   void* big = slabs.allocate(20000, 16);   // class 20096: 79 big pages
   void* big2 = slabs.allocate(20000, 16);
   const auto at = [](void* p) { return reinterpret_cast<std::uintptr_t>(p); };
   constexpr std::uintptr_t kBigBlock = 20224;  // 79 pages of 256
   EXPECT_EQ(at(big2) + kBigBlock, at(big)) << "the same big span";
   size_class_resource_stats s = slabs.stats();
-  EXPECT_EQ(s.page_size, 64u);
+  EXPECT_EQ(s.page_size, 128u);
   EXPECT_EQ(s.page_spans, 2u);
-  EXPECT_EQ(s.pages_in_use, 32u + 2 * 4 * 79u);
+  EXPECT_EQ(s.pages_in_use, 16u + 2 * 2 * 79u);
   EXPECT_EQ(s.internal_waste, 48u + 2 * (79 * 256 - 20000u));
   EXPECT_EQ(s.large_blocks, 0u);
   EXPECT_EQ(s.bytes_held, upstream_.bytes_in_use());
@@ -309,9 +309,9 @@ TEST_F(SizeClassResourceTest, CustomClassesAbove1KiBRoundToTheClass) {
   EXPECT_EQ(slabs.class_size_for(5000), 0u) << "80000 is above a big span";
   void* a = slabs.allocate(1001, 16);
   void* b = slabs.allocate(100, 16);
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b) + 1216,
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b) + 1280,
             reinterpret_cast<std::uintptr_t>(a))
-      << "1160 bytes take 19 pages of 64";
+      << "1160 bytes take 10 pages of 128";
   void* c = slabs.allocate(5000, 16);
   EXPECT_EQ(slabs.stats().large_blocks, 1u);
   slabs.deallocate(c, 5000, 16);

@@ -11,6 +11,22 @@ namespace {
 
 constexpr std::size_t kBits = 64;
 
+// The first two words of a bitmap as one 128-bit value: spans of up to 128
+// pages (the default 16 KiB span) do their bitmap work on it with shifts
+// and no branch on which words a block covers, which mispredicted often:
+// word by word, 16 KiB spans of 128 pages took 16% more time per mixed
+// working set step than of 64 pages, whose bitmap is one word.
+__extension__ using bits128 = unsigned __int128;
+
+bits128 low_words(const std::uint64_t* free) noexcept {
+  return (bits128{free[1]} << kBits) | free[0];
+}
+
+void set_low_words(std::uint64_t* free, bits128 bits) noexcept {
+  free[0] = static_cast<std::uint64_t>(bits);
+  free[1] = static_cast<std::uint64_t>(bits >> kBits);
+}
+
 bool is_free(const std::uint64_t* free, std::size_t page) noexcept {
   return ((free[page / kBits] >> (page % kBits)) & 1) != 0;
 }
@@ -20,6 +36,14 @@ bool is_free(const std::uint64_t* free, std::size_t page) noexcept {
 // the direction fixed at compile time: it runs on every call.
 template <bool kFree>
 void mark(std::uint64_t* free, std::size_t first, std::size_t count) noexcept {
+  if (first + count <= 2 * kBits) {
+    const bits128 ones =
+        count >= 2 * kBits ? ~bits128{0} : (bits128{1} << count) - 1;
+    const bits128 mask = ones << first;
+    const bits128 bits = low_words(free);
+    set_low_words(free, kFree ? bits | mask : bits & ~mask);
+    return;
+  }
   const std::size_t last = first + count - 1;
   const std::size_t first_word = first / kBits;
   const std::size_t last_word = last / kBits;
@@ -42,6 +66,17 @@ void mark(std::uint64_t* free, std::size_t first, std::size_t count) noexcept {
 // The first page of the free run that ends at `page` - 1, which is free:
 // one past the last page in use below `page`.
 std::size_t run_start(const std::uint64_t* free, std::size_t page) noexcept {
+  if (page <= 2 * kBits) {
+    const bits128 below =
+        page >= 2 * kBits ? ~bits128{0} : (bits128{1} << page) - 1;
+    const bits128 in_use = ~low_words(free) & below;
+    const auto high = static_cast<std::uint64_t>(in_use >> kBits);
+    const auto low = static_cast<std::uint64_t>(in_use);
+    const std::size_t leading =
+        high != 0 ? static_cast<std::size_t>(std::countl_zero(high))
+                  : kBits + static_cast<std::size_t>(std::countl_zero(low));
+    return 2 * kBits - leading;  // 0 when no page below is in use
+  }
   while (page > 0) {
     const std::size_t word = (page - 1) / kBits;
     const std::size_t bit = (page - 1) % kBits;
@@ -64,12 +99,12 @@ page_heap::page_heap(std::size_t span_size, std::size_t max_empty_spans,
     : span_size_(span_size),
       span_mask_(span_size - 1),
       span_shift_(static_cast<std::size_t>(std::countr_zero(span_size))),
-      page_size_(span_size / kPagesPerSpan),
+      page_size_(std::max(span_size / kPagesPerSpan, kMinPageSize)),
       page_shift_(static_cast<std::size_t>(std::countr_zero(page_size_))),
       color_mask_(
           std::clamp<std::size_t>(span_size / kSpanPerColor, 1, kMaxColors) -
           1),
-      usable_(kPagesPerSpan -
+      usable_(span_size / page_size_ -
               ((color_mask_ + 1) * kLine + page_size_ - 1) / page_size_),
       header_offset_(usable_ * page_size_),
       max_empty_spans_(max_empty_spans),

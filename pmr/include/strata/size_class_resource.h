@@ -19,7 +19,7 @@
 //   - Every block of a class up to 1 KiB is aligned to the largest power of
 //     two that divides its size; a more strictly aligned request is served
 //     from the next class that satisfies it, or from the upstream. Blocks
-//     above 1 KiB are aligned to the page (64 bytes with the default
+//     above 1 KiB are aligned to the page (128 bytes with the default
 //     span_size, 256 for the classes above 16 KiB); a request aligned more
 //     strictly goes to the upstream.
 //     libstdc++'s pools return under-aligned blocks for allocate(20, 16);
@@ -36,7 +36,7 @@
 //     part-empty span or two whatever its population, and on the mixed
 //     working set 64 KiB slabs held 0.08 byte more per byte live.
 //   - Classes above 1 KiB (the default table has one every 128 bytes there)
-//     are served from internal::page_heap: a block is a run of pages (64
+//     are served from internal::page_heap: a block is a run of pages (128
 //     bytes with the default 16 KiB span), taken best fit from any span, and
 //     a freed run merges with free neighbours. Slabs for those sizes would
 //     hold few blocks each, and blocks freed at random leave most of a
@@ -49,10 +49,10 @@
 //     slab spans: a span goes back only when all its pages are free, and
 //     small spans empty more often, so the memory held follows the bytes in
 //     use more closely (on the mixed working set, 0.04 less per byte live
-//     than 64 KiB spans, at one upstream call per 1,500 steps, and about
-//     10% more time per step, in the page heap: a block is four times as
-//     many pages, and the bitmap work on them branches less predictably;
-//     span headers kept off the spans, tried, changed nothing).
+//     than 64 KiB spans, at one upstream call per 1,500 steps, and 3-7%
+//     more time per step in alternated runs, in the page heap's bitmap work
+//     on twice as many pages a block; span headers kept off the spans,
+//     tried, changed nothing).
 //     Classes too large for such a span (above 16,256 bytes by default)
 //     come from a second page heap with spans four times as large.
 //   - Requests above the largest class, or too large for a big page heap
@@ -137,9 +137,8 @@ struct size_class_options {
   /// 16 KiB) takes pages of a second heap whose spans are four times as
   /// large, and one larger than those (65,024 bytes) goes to the upstream.
   /// Small spans go back to the upstream sooner: on the mixed working set,
-  /// 16 KiB held 0.04 less per byte live than 64 KiB, and took about 10%
-  /// more time per step; 64 KiB is the faster choice where memory matters
-  /// less.
+  /// 16 KiB held 0.04 less per byte live than 64 KiB, and took 3-7% more
+  /// time per step; 64 KiB is the faster choice where memory matters less.
   std::size_t span_size = 16 << 10;
   /// Bytes of a slab span, for the classes up to 1 KiB (a power of two,
   /// 4 KiB to 16 MiB). Classes too large to fit 32 blocks in it get
@@ -187,7 +186,8 @@ struct size_class_resource_stats {
   /// Requests above the largest class, passed to the upstream, live now.
   std::size_t large_blocks = 0;
   /// The page heaps that serve the classes above 1 KiB: spans of both,
-  /// pages counted in the small heap's page_size (a big heap page is four).
+  /// pages counted in the small heap's page_size (a big heap page is two
+  /// with the default span_size).
   std::size_t page_size = 0;
   std::size_t page_spans = 0;
   std::size_t pages_in_use = 0;
