@@ -32,8 +32,9 @@ bool is_free(const std::uint64_t* free, std::size_t page) noexcept {
 }
 
 // Sets (kFree) or clears the bits of pages [first, first + count), count > 0:
-// a mask for the first word and the last, all ones between. Inline, with
-// the direction fixed at compile time: it runs on every call.
+// one 128-bit mask when the pages are in the first two words, else a mask
+// for the first word and the last, all ones between. Inline, with the
+// direction fixed at compile time: it runs on every call.
 template <bool kFree>
 void mark(std::uint64_t* free, std::size_t first, std::size_t count) noexcept {
   if (first + count <= 2 * kBits) {
