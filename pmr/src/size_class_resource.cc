@@ -121,12 +121,10 @@ size_class_resource::size_class_resource(const size_class_options& options,
     : options_(checked(options)),
       upstream_(upstream),
       heap_(options_.span_size, options_.max_empty_page_spans,
-            std::min(options_.keep_empty_spans, options_.max_empty_page_spans),
-            upstream),
-      big_heap_(
-          kBigSpanFactor * options_.span_size, options_.max_empty_page_spans,
-          std::min(options_.keep_empty_spans, options_.max_empty_page_spans),
-          upstream) {
+            options_.keep_empty_spans, upstream),
+      big_heap_(kBigSpanFactor * options_.span_size,
+                options_.max_empty_page_spans, options_.keep_empty_spans,
+                upstream) {
   if (options_.classes.empty()) {
     // Above the slabs, a class per page, or per 128 bytes if pages are
     // smaller: the index steps by 128.
@@ -515,10 +513,10 @@ size_class_resource_stats size_class_resource::stats() const {
   for (std::size_t k = first_heap_class_; k < sizes_.size(); ++k) {
     const heap_class_info& info = heap_classes_[k];
     const std::size_t free =
-        info.heap == nullptr ? 0
-        : info.heap == &big_heap_
-            ? internal::page_heap::free_blocks_of(info.pages, big_pages)
-            : internal::page_heap::free_blocks_of(info.pages, pages);
+        info.heap == nullptr
+            ? 0
+            : internal::page_heap::free_blocks_of(
+                  info.pages, info.heap == &big_heap_ ? big_pages : pages);
     result.classes.push_back({.block_size = info.size,
                               .blocks_in_use = info.blocks,
                               .blocks_free = free});

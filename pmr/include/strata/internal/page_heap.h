@@ -69,8 +69,9 @@ class page_heap {
   };
 
   // `span_size` is a power of two from 4 KiB; pages are span_size / 256,
-  // and at least kMinPageSize.
-  // The node array comes from `upstream`, like the spans.
+  // and at least kMinPageSize. No more than max_empty_spans empty spans are
+  // ever kept, so a larger keep_empty_spans keeps them all. The node array
+  // comes from `upstream`, like the spans.
   page_heap(std::size_t span_size, std::size_t max_empty_spans,
             std::size_t keep_empty_spans,
             std::pmr::memory_resource* upstream) noexcept;
