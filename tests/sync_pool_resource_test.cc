@@ -8,7 +8,8 @@
 //                        AWarmCacheStillRejectsABadAlignment
 //   lifetimes            ThreadExitGivesItsCacheToTheDepot,
 //                        PoolDestroyedWhileAThreadThatUsedItRuns,
-//                        ManyPoolsAndThreadsComeAndGo
+//                        ManyPoolsAndThreadsComeAndGo,
+//                        APoolOverAPoolLetsAThreadExitWhileItRefills
 //   reclaim              ReclaimAgesTheDepotOverTwoCycles,
 //                        ReclaimAsksEachThreadToAgeItsOwnCache,
 //                        TheFirstCallAfterAReclaimAgesTheCache,
@@ -23,9 +24,12 @@
 #include "strata/sync_pool_resource.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <memory_resource>
 #include <mutex>
@@ -38,6 +42,7 @@
 #include "gtest/gtest.h"
 
 #include "strata/adapters/test_resource.h"
+#include "strata/internal/thread_slots.h"
 #include "strata/size_class_resource.h"
 
 #include "testing/checker.h"
@@ -207,6 +212,102 @@ TEST_F(SyncPoolTest, ManyPoolsAndThreadsComeAndGo) {
     pools.clear();
     EXPECT_EQ(upstream_.bytes_in_use(), 0u);
   }
+}
+
+// An upstream that, once armed, stops the next allocation (made under the
+// pool's lock, by a pool above it) until `go` is notified.
+class gate_upstream final : public std::pmr::memory_resource {
+ public:
+  explicit gate_upstream(std::pmr::memory_resource* next) : next_(next) {}
+  // Call before the thread that is to be stopped starts.
+  void arm(event* entered, event* go) {
+    entered_ = entered;
+    go_ = go;
+  }
+
+ private:
+  void* do_allocate(std::size_t n, std::size_t a) override {
+    if (event* entered = std::exchange(entered_, nullptr)) {
+      entered->notify();
+      EXPECT_TRUE(go_->wait());
+    }
+    return next_->allocate(n, a);
+  }
+  void do_deallocate(void* p, std::size_t n, std::size_t a) override {
+    next_->deallocate(p, n, a);
+  }
+  bool do_is_equal(const memory_resource& o) const noexcept override {
+    return this == &o;
+  }
+  std::pmr::memory_resource* next_;
+  event* entered_ = nullptr;
+  event* go_ = nullptr;
+};
+
+// A slot owner whose only slot work is to notify `exiting` when a thread
+// that has a slot exits: that runs under the registry lock, before the
+// thread's later slots are handed back.
+class exit_signal final : public internal::slot_owner {
+ public:
+  explicit exit_signal(event* exiting)
+      : exiting_(exiting), id_(internal::register_slot_owner(this)) {}
+  exit_signal(const exit_signal&) = delete;
+  exit_signal& operator=(const exit_signal&) = delete;
+  ~exit_signal() {
+    internal::unregister_slot_owner(id_, [] {});
+  }
+  // Gives the calling thread a slot.
+  void join() {
+    internal::find_thread_slot(id_, [this]() -> void* { return this; });
+  }
+  void thread_exiting(void* /*slot*/) noexcept override { exiting_->notify(); }
+
+ private:
+  event* exiting_;
+  std::uint64_t id_;
+};
+
+// A pool over a pool: the one above calls the one below under its lock, and
+// a thread's first call there makes it a slot. Meanwhile another thread
+// exits and, under the registry lock, waits for the upper pool's lock to
+// hand its cache back. Making the slot must not wait for the registry lock,
+// or the two threads wait for each other forever.
+TEST_F(SyncPoolTest, APoolOverAPoolLetsAThreadExitWhileItRefills) {
+  sync_pool_resource lower({}, &upstream_);
+  gate_upstream gate(&lower);
+  sync_pool_resource upper({}, &gate);
+  event exiting;
+  exit_signal signal(&exiting);
+  event used;
+  event leave;
+  std::thread exiter([&] {
+    signal.join();  // first, so its exit notifies before upper's slot
+    void* p = upper.allocate(64, 8);
+    upper.deallocate(p, 64, 8);  // this thread now has a slot in upper
+    used.notify();
+    EXPECT_TRUE(leave.wait());
+  });
+  ASSERT_TRUE(used.wait());
+  event entered;
+  gate.arm(&entered, &exiting);
+  event refilled;
+  std::thread refiller([&] {
+    // A size the exiter did not use: upper takes it from the gate, under
+    // upper's lock, and the gate holds it there until the exiter exits.
+    void* p = upper.allocate(512, 8);
+    upper.deallocate(p, 512, 8);
+    refilled.notify();
+  });
+  ASSERT_TRUE(entered.wait());
+  leave.notify();  // the exiter exits, holding the registry lock
+  if (!refilled.wait()) {
+    ADD_FAILURE() << "the refilling thread and the exiting thread deadlocked";
+    std::fflush(nullptr);
+    std::_Exit(1);  // the threads cannot be joined
+  }
+  refiller.join();
+  exiter.join();
+  EXPECT_EQ(upper.stats().threads, 0u);  // both handed their caches back
 }
 
 TEST_F(SyncPoolTest, ReclaimAgesTheDepotOverTwoCycles) {

@@ -220,8 +220,8 @@ governor_resource::~governor_resource() {
 
 governor_resource::slot* governor_resource::thread_slot() {
   if (void* s = internal::cached_thread_slot(id_)) return static_cast<slot*>(s);
-  // Under a meter a pool above may hold its lock; making a slot takes the
-  // registry lock, which thread exit takes before pool locks.
+  // Under a meter a pool above holds its lock: take the slot this thread
+  // has and make none, so the meter's path under that lock takes no other.
   if (tls_meter_depth > 0) {
     return static_cast<slot*>(internal::peek_thread_slot(id_));
   }

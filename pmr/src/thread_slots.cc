@@ -83,13 +83,20 @@ void* find_thread_slot(std::uint64_t id, absl::FunctionRef<void*()> make) {
     if (owner == id) slot = s;
   }
   if (slot == nullptr) {
-    slot_registry& r = registry();
-    std::lock_guard lock(r.mu);
+    // Not under the registry lock: the caller may hold a pool's lock (a pool
+    // whose upstream is this owner calls it under its lock), and a thread
+    // exit holds the registry lock while it waits for pool locks, so waiting
+    // for it here could deadlock. The owner cannot go away meanwhile: this
+    // thread is using it, and destroying a resource in use is a bug.
     slot = make();
-    // Entries of owners that are gone are dropped as new ones arrive.
-    std::erase_if(t.slots, [&r](const auto& entry) {
-      return !r.owners.contains(entry.first);
-    });
+    // Entries of owners that are gone are dropped as new ones arrive, when
+    // the registry lock is free; else at a later call, or at thread exit.
+    slot_registry& r = registry();
+    if (const std::unique_lock lock(r.mu, std::try_to_lock); lock.owns_lock()) {
+      std::erase_if(t.slots, [&r](const auto& entry) {
+        return !r.owners.contains(entry.first);
+      });
+    }
     t.slots.emplace_back(id, slot);
   }
   tls_slot_cache[id % kSlotCacheSize] = {.owner = id, .slot = slot};

@@ -489,7 +489,7 @@ class governor_resource final
   std::atomic<std::size_t> exited_allocations_{0};
   std::atomic<std::size_t> exited_deallocations_{0};
 
-  // Guards slots_ (with the slot registry's lock around it).
+  // Guards slots_.
   mutable std::mutex slots_mu_;
   std::vector<slot*> slots_;
 

@@ -343,7 +343,7 @@ class sync_pool_resource final
   // internal::slot_key(id_, epoch_), what the fast paths compare.
   std::atomic<std::uint64_t> key_{0};
 
-  // Everything below is guarded by mu_ (slots_ by the slot registry's lock).
+  // Everything below is guarded by mu_.
   alignas(internal::kCacheLine) mutable std::mutex mu_;
   std::vector<depot_bucket> depot_;
   // Every pooled block from the upstream, with its bucket.

@@ -49,9 +49,12 @@ std::uint64_t register_slot_owner(slot_owner* owner);
 void unregister_slot_owner(std::uint64_t id,
                            absl::FunctionRef<void()> empty_slots);
 
-/// The calling thread's slot for owner `id`, making it with `make` (under the
-/// registry lock) the first time. Returns nullptr once the thread has begun
-/// to exit: the caller then works without a slot.
+/// The calling thread's slot for owner `id`, making it with `make` the first
+/// time. Never waits for the registry lock (a thread exit holds it while it
+/// waits for pool locks, and the caller may hold one: a pool whose upstream
+/// is the owner), so `make` runs without it and must guard the owner's list
+/// of slots with the owner's own lock. Returns nullptr once the thread has
+/// begun to exit: the caller then works without a slot.
 void* find_thread_slot(std::uint64_t id, absl::FunctionRef<void*()> make);
 
 /// The calling thread's slot for owner `id` if it has one, else nullptr;
