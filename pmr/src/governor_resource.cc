@@ -220,11 +220,6 @@ governor_resource::~governor_resource() {
 
 governor_resource::slot* governor_resource::thread_slot() {
   if (void* s = internal::cached_thread_slot(id_)) return static_cast<slot*>(s);
-  // Under a meter a pool above holds its lock: take the slot this thread
-  // has and make none, so the meter's path under that lock takes no other.
-  if (tls_meter_depth > 0) {
-    return static_cast<slot*>(internal::peek_thread_slot(id_));
-  }
   return static_cast<slot*>(internal::find_thread_slot(id_, [this]() -> void* {
     auto made = std::make_unique<slot>();
     set_thresholds(made.get(), counted_live());
