@@ -404,10 +404,13 @@ class size_class_resource final
                                                   std::size_t alignment);
   ABSL_ATTRIBUTE_NOINLINE void deallocate_slow(void* p, std::size_t bytes,
                                                std::size_t alignment) noexcept;
-  [[nodiscard]] std::size_t aligned_class(std::size_t bytes,
-                                          std::size_t alignment) const noexcept;
-  [[nodiscard]] std::size_t heap_class(std::size_t bytes,
-                                       std::size_t alignment) const noexcept;
+  // Inline into the slow paths (defined in the .cc, used only there): as
+  // calls, the mixed working set took about 3% more time per step (the
+  // faster half of alternated runs: 23.4-23.8 vs 22.5-23.2 ns).
+  [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE inline std::size_t aligned_class(
+      std::size_t bytes, std::size_t alignment) const noexcept;
+  [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE inline std::size_t heap_class(
+      std::size_t bytes, std::size_t alignment) const noexcept;
   void* allocate_from_class(std::size_t c, std::size_t bytes);
   void* allocate_large(std::size_t bytes, std::size_t alignment);
   span* new_span(std::size_t c);
