@@ -13,7 +13,8 @@
 //                        ThePageHeapKeepsItsOwnEmptySpans,
 //                        CustomClassesAbove1KiBRoundToTheClass
 //   spans                FullSpansBecomePartialAgain,
-//                        AnEmptiedSpanCarvesFromItsStartAgain
+//                        AnEmptiedSpanCarvesFromItsStartAgain,
+//                        EveryBlockGoesBackToItsOwnSpan
 //   empty spans          EmptySpansBeyondMaxGoBackAtOnce,
 //                        HeldMemoryFollowsTheBlocksInUse
 //   reclaim              ReclaimGivesBackEmptySpansKeepingAFew
@@ -391,6 +392,47 @@ TEST_F(SizeClassResourceTest, AnEmptiedSpanCarvesFromItsStartAgain) {
   EXPECT_EQ(runs, 2u) << "one run per span";
   EXPECT_EQ(slabs.stats().classes[7].spans, 2u);
   for (void* p : again) slabs.deallocate(p, kBlock, 8);
+}
+
+// Deallocation finds a block's span header from its address alone for the
+// sizes whose classes have slab_span_size spans, and through the class
+// table for the others (larger spans under a small slab_span_size, custom
+// tables, alignments above 16). Every way must reach the span the block
+// came from: a wrong header would leave some class with blocks in use after
+// everything has come back.
+TEST_F(SizeClassResourceTest, EveryBlockGoesBackToItsOwnSpan) {
+  const std::array<std::size_t, 4> aligned_classes = {16, 48, 256, 2048};
+  const std::array<std::size_t, 3> unaligned_classes = {24, 200, 2048};
+  const std::array<size_class_options, 4> configurations = {
+      size_class_options{},
+      size_class_options{.slab_span_size = 4096},
+      size_class_options{.classes = aligned_classes},
+      size_class_options{.classes = unaligned_classes},
+  };
+  struct block {
+    void* p;
+    std::size_t bytes;
+    std::size_t alignment;
+  };
+  for (const size_class_options& options : configurations) {
+    size_class_resource slabs(options, &upstream_);
+    std::vector<block> blocks;
+    for (std::size_t bytes = 1; bytes <= 1100; bytes += 7) {
+      for (std::size_t alignment = 1; alignment <= 64; alignment *= 2) {
+        for (int i = 0; i < 20; ++i) {
+          blocks.push_back(
+              {slabs.allocate(bytes, alignment), bytes, alignment});
+        }
+      }
+    }
+    std::shuffle(blocks.begin(), blocks.end(), std::mt19937(5));
+    for (const block& b : blocks) slabs.deallocate(b.p, b.bytes, b.alignment);
+    const size_class_resource_stats stats = slabs.stats();
+    EXPECT_EQ(stats.bytes_in_use, 0u);
+    for (const size_class_stats& c : stats.classes) {
+      EXPECT_EQ(c.blocks_in_use, 0u) << c.block_size << "-byte class";
+    }
+  }
 }
 
 TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
