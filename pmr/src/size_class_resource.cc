@@ -146,21 +146,20 @@ size_class_resource::size_class_resource(const size_class_options& options,
     for (std::size_t a = 1; a <= alignment && a < 64; a *= 2) {
       align_ok |= std::uint64_t{1} << a;
     }
-    classes_.push_back({.current = &sentinel_,
-                        .size = static_cast<std::uint32_t>(size),
-                        .color_shift = color_shift_for(span_size - 1),
-                        .span_mask = span_size - 1,
-                        .align_ok = align_ok});
+    classes_[no_class_++] = {.current = &sentinel_,
+                             .size = static_cast<std::uint32_t>(size),
+                             .color_shift = color_shift_for(span_size - 1),
+                             .span_mask = span_size - 1,
+                             .align_ok = align_ok};
     spans_.push_back({.span_size = span_size});
   }
   // The sentinel class: its current span (sentinel_) never has room for a
   // block of its size, so the fast paths send what indexes it out of line.
-  no_class_ = classes_.size();
-  classes_.push_back({.current = &sentinel_,
-                      .size = 1,
-                      .color_shift = 0,
-                      .span_mask = 0,
-                      .align_ok = 0});
+  classes_[no_class_] = {.current = &sentinel_,
+                         .size = 1,
+                         .color_shift = 0,
+                         .span_mask = 0,
+                         .align_ok = 0};
 
   // The page heap classes: their heap and pages (none for a class larger
   // than a big span's free pages, which the upstream serves) and the size
@@ -303,7 +302,7 @@ void* size_class_resource::allocate_from_class(std::size_t c,
     if (p != nullptr) {
       STRATA_UNPOISON(p, size);
       s->free = *static_cast<void**>(p);
-    } else if (static_cast<std::size_t>(s->end - s->carve) >= size) {
+    } else if (s->carve < s->end) {
       p = s->carve;
       s->carve += size;
       STRATA_UNPOISON(p, size);

@@ -108,6 +108,7 @@
 #ifndef STRATA_SIZE_CLASS_RESOURCE_H_
 #define STRATA_SIZE_CLASS_RESOURCE_H_
 
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -234,8 +235,10 @@ class size_class_resource final
     if (ABSL_PREDICT_TRUE(p != nullptr)) {
       STRATA_UNPOISON(p, info.size);
       s->free = *static_cast<void**>(p);
-    } else if (static_cast<std::size_t>(s->end - s->carve) >= info.size) {
-      p = s->carve;  // a fresh span: bump, touching no block
+    } else if (s->carve < s->end) {
+      // A fresh span: bump, touching no block (`end` is a whole number of
+      // blocks from the span's start, so any room left holds a block).
+      p = s->carve;
       s->carve += info.size;
       STRATA_UNPOISON(p, info.size);
     } else {
@@ -302,7 +305,7 @@ class size_class_resource final
   struct span {
     void* free;        // free list of this span's blocks
     std::byte* carve;  // blocks from here to `end` were never handed out
-    std::byte* end;    // end of the block area
+    std::byte* end;    // end of the block area, whole blocks from the start
     std::size_t live;  // blocks in use
     span* prev;        // in the class's partial list (listed == true)
     span* next;
@@ -458,11 +461,13 @@ class size_class_resource final
 
   size_class_options options_;
   std::pmr::memory_resource* upstream_;
-  std::vector<std::size_t> sizes_;   // every class, slab and page heap
-  std::size_t largest_ = 0;          // sizes_.back()
-  std::vector<class_info> classes_;  // the slab classes, then the sentinel
-  std::vector<class_spans> spans_;   // per slab class
-  std::size_t no_class_ = 0;         // index of the sentinel class
+  std::vector<std::size_t> sizes_;  // every class, slab and page heap
+  std::size_t largest_ = 0;         // sizes_.back()
+  // The slab classes (at most one per 8 bytes up to kSmallLimit), then the
+  // sentinel; in the object, so the fast paths index it with no load.
+  std::array<class_info, kRowEntries + 1> classes_{};
+  std::vector<class_spans> spans_;  // per slab class
+  std::size_t no_class_ = 0;        // index of the sentinel class
   // Every (bytes, alignment) with 1 <= bytes <= uniform_limit_ and a power
   // of two alignment up to kSmallAlignment is served by a slab class whose
   // spans are slab_span_size, slab_mask_ + 1: deallocation finds their
