@@ -364,8 +364,7 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   // Blocks up to the header, which lies a few lines higher or lower from
   // span to span.
   const std::size_t size = classes_[c].size;
-  const std::size_t capacity =
-      static_cast<std::size_t>(reinterpret_cast<std::byte*>(s) - memory) / size;
+  const std::size_t capacity = capacity_of(s, classes_[c].span_mask, size);
   *s = {.free = nullptr,
         .carve = memory,
         .end = memory + capacity * size,
@@ -373,7 +372,6 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
         .prev = nullptr,
         .next = nullptr,
         .klass = static_cast<std::uint32_t>(c),
-        .block_size = static_cast<std::uint32_t>(size),
         .current = false,
         .listed = false,
         .empty_listed = false,
@@ -521,10 +519,7 @@ size_class_resource_stats size_class_resource::stats() const {
     std::size_t blocks = 0;
     for (const span* s = list.all; s != nullptr; s = s->all_next) {
       entry.blocks_in_use += s->live;
-      const auto* start =
-          reinterpret_cast<const std::byte*>(s) -
-          (reinterpret_cast<std::uintptr_t>(s) & classes_[c].span_mask);
-      blocks += static_cast<std::size_t>(s->end - start) / entry.block_size;
+      blocks += capacity_of(s, classes_[c].span_mask, entry.block_size);
     }
     entry.blocks_free = blocks - entry.blocks_in_use;
     class_bytes_in_use += entry.blocks_in_use * entry.block_size;

@@ -310,7 +310,6 @@ class size_class_resource final
     span* prev;        // in the class's partial list (listed == true)
     span* next;
     std::uint32_t klass;
-    std::uint32_t block_size;
     bool current;       // its class's current span
     bool listed;        // on the partial list
     bool empty_listed;  // on the empty list
@@ -395,6 +394,11 @@ class size_class_resource final
     return reinterpret_cast<span*>((address | mask) -
                                    (2 * kHeaderLine - 1 + color_bytes));
   }
+  // Blocks of `size` bytes that a span holds: those below its header.
+  [[nodiscard]] static std::size_t capacity_of(const span* s, std::size_t mask,
+                                               std::size_t size) noexcept {
+    return (reinterpret_cast<std::uintptr_t>(s) & mask) / size;
+  }
   // header_of()'s shift for spans of mask + 1 bytes: the span number's bit
   // 1 lands on the line size's bit.
   [[nodiscard]] static unsigned color_shift_for(std::size_t mask) noexcept {
@@ -415,7 +419,7 @@ class size_class_resource final
     span* s = header_of(p, span_mask, color_shift);
     requested_bytes_ -= bytes;
     if (ABSL_PREDICT_FALSE(--s->live == 0)) {
-      STRATA_POISON(p, s->block_size);
+      STRATA_POISON(p, classes_[s->klass].size);
       if (s->current) {
         s->free = nullptr;
         s->carve = span_start(p, span_mask);
@@ -428,7 +432,7 @@ class size_class_resource final
     STRATA_UNPOISON(p, sizeof(void*));  // a caller may have poisoned it
     *static_cast<void**>(p) = old;
     s->free = p;
-    STRATA_POISON(p, s->block_size);
+    STRATA_POISON(p, classes_[s->klass].size);
     if (ABSL_PREDICT_FALSE(old == nullptr)) {
       if (!s->current) relist(s);
     }
