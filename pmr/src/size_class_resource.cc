@@ -141,25 +141,16 @@ size_class_resource::size_class_resource(const size_class_options& options,
     const std::size_t span_size =
         std::max(options_.slab_span_size,
                  std::bit_ceil(kMinBlocksPerSpan * size + kHeaderReserve));
-    const std::size_t alignment = std::size_t{1} << std::countr_zero(size);
-    std::uint64_t align_ok = 0;
-    for (std::size_t a = 1; a <= alignment && a < 64; a *= 2) {
-      align_ok |= std::uint64_t{1} << a;
-    }
     classes_[no_class_++] = {.current = &sentinel_,
                              .size = static_cast<std::uint32_t>(size),
                              .color_shift = color_shift_for(span_size - 1),
-                             .span_mask = span_size - 1,
-                             .align_ok = align_ok};
+                             .span_mask = span_size - 1};
     spans_.push_back({.span_size = span_size});
   }
   // The sentinel class: its current span (sentinel_) never has room for a
   // block of its size, so the fast paths send what indexes it out of line.
-  classes_[no_class_] = {.current = &sentinel_,
-                         .size = 1,
-                         .color_shift = 0,
-                         .span_mask = 0,
-                         .align_ok = 0};
+  classes_[no_class_] = {
+      .current = &sentinel_, .size = 1, .color_shift = 0, .span_mask = 0};
 
   // The page heap classes: their heap and pages (none for a class larger
   // than a big span's free pages, which the upstream serves) and the size

@@ -317,17 +317,17 @@ class size_class_resource final
     span* all_next;
   };
 
-  // What the fast paths need to know of a class, packed into 32 bytes. The
-  // table ends with a sentinel class (no_class_) whose current span never
-  // has room: requests that no class serves on the fast path index it and
-  // go out of line.
-  struct class_info {
+  // What the fast paths need to know of a class, two to a cache line (the
+  // alignment keeps an entry from straddling two). The table ends with a
+  // sentinel class (no_class_) whose current span never has room: requests
+  // that no class serves on the fast path index it and go out of line.
+  struct alignas(32) class_info {
     span* current;              // serves allocations; sentinel_ until used
     std::uint32_t size;         // block size
     std::uint32_t color_shift;  // color_shift_for(span_mask)
     std::size_t span_mask;      // span size - 1
-    std::uint64_t align_ok;     // bit a: alignment a (below 64) is served
   };
+  static_assert(sizeof(class_info) == 32);
 
   // Per-class span lists, off the fast path.
   struct class_spans {
