@@ -13,6 +13,7 @@
 //                        ThePageHeapKeepsItsOwnEmptySpans,
 //                        CustomClassesAbove1KiBRoundToTheClass
 //   spans                FullSpansBecomePartialAgain,
+//                        EveryAlignmentFollowsItsClassToANewSpan,
 //                        AnEmptiedSpanCarvesFromItsStartAgain,
 //                        EveryBlockGoesBackToItsOwnSpan
 //   empty spans          EmptySpansBeyondMaxGoBackAtOnce,
@@ -359,6 +360,48 @@ TEST_F(SizeClassResourceTest, FullSpansBecomePartialAgain) {
   EXPECT_EQ(upstream_.stats().allocations, calls);
   EXPECT_EQ(slabs.stats().classes[7].spans, spans);
   for (void* p : blocks) slabs.deallocate(p, 64, 8);
+}
+
+// Allocation finds a class's current span through a table with a row for
+// alignments up to 8 and one for 16; a span switch made through one row must
+// reach the other, and a span given back must leave neither. With classes
+// {24, 40, 96}, 50 bytes is class 96 in both rows, and 20 bytes at 16 too.
+TEST_F(SizeClassResourceTest, EveryAlignmentFollowsItsClassToANewSpan) {
+  const std::array<std::size_t, 3> classes = {24, 40, 96};
+  size_class_resource slabs(
+      {.classes = classes, .slab_span_size = 4096, .max_empty_spans = 0},
+      &upstream_);
+  struct request {
+    std::size_t bytes;
+    std::size_t alignment;
+  };
+  const std::array<request, 4> requests = {
+      {{50, 8}, {50, 16}, {20, 16}, {90, 1}}};
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::pair<void*, request>> blocks;
+    for (int i = 0; i < 400; ++i) {
+      const request r = requests[static_cast<std::size_t>(i) % 4];
+      void* p = slabs.allocate(r.bytes, r.alignment);
+      ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u);
+      blocks.emplace_back(p, r);
+    }
+    const size_class_resource_stats s = slabs.stats();
+    EXPECT_EQ(s.classes[2].blocks_in_use, 400u);
+    EXPECT_GT(s.classes[2].spans, 4u) << "the test needs span switches";
+    std::vector<void*> distinct;
+    for (const auto& [p, r] : blocks) distinct.push_back(p);
+    std::sort(distinct.begin(), distinct.end());
+    EXPECT_EQ(std::adjacent_find(distinct.begin(), distinct.end()),
+              distinct.end());
+    // Every span empties and goes back (max_empty_spans 0), the current
+    // one included once the next round switches away from it.
+    std::shuffle(blocks.begin(), blocks.end(),
+                 std::mt19937(static_cast<unsigned>(round)));
+    for (const auto& [p, r] : blocks) {
+      slabs.deallocate(p, r.bytes, r.alignment);
+    }
+    EXPECT_LE(slabs.stats().classes[2].spans, 1u);
+  }
 }
 
 // A span whose blocks have all come back serves from its start again, in

@@ -147,11 +147,6 @@ size_class_resource::size_class_resource(const size_class_options& options,
                              .span_mask = span_size - 1};
     spans_.push_back({.span_size = span_size});
   }
-  // The sentinel class: its current span (sentinel_) never has room for a
-  // block of its size, so the fast paths send what indexes it out of line.
-  classes_[no_class_] = {
-      .current = &sentinel_, .size = 1, .color_shift = 0, .span_mask = 0};
-
   // The page heap classes: their heap and pages (none for a class larger
   // than a big span's free pages, which the upstream serves) and the size
   // index.
@@ -194,6 +189,23 @@ size_class_resource::size_class_resource(const size_class_options& options,
     for (std::size_t i = 0; i < kRowEntries; ++i) {
       small_index_[a * kRowEntries + i] =
           static_cast<std::uint8_t>(aligned_class((i + 1) * 8, a));
+    }
+  }
+
+  // The fast path's index of current spans: each class's entries in the
+  // rows of alignment 1 (as 2, 4 and 8: every class is a multiple of 8)
+  // and 16, contiguous as the classes are sorted.
+  for (std::size_t row = 0; row < 2; ++row) {
+    const std::uint8_t* classes =
+        &small_index_[(row == 0 ? 1 : kSmallAlignment) * kRowEntries];
+    for (std::size_t i = kRowEntries; i-- > 0;) {
+      current_[row][i] = &sentinel_;
+      if (classes[i] == no_class_) continue;
+      index_range& entries = current_entries_[classes[i]];
+      if (entries.end[row] == 0) {
+        entries.end[row] = static_cast<std::uint8_t>(i + 1);
+      }
+      entries.first[row] = static_cast<std::uint8_t>(i);
     }
   }
 
@@ -267,7 +279,7 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
              k != kNoHeapClass) {
     heap_class_info& info = heap_classes_[k];
     p = info.heap->allocate(info.pages);
-    requested_bytes_ += bytes;
+    heap_requested_bytes_ += bytes;
     ++info.blocks;
   } else {
     p = allocate_large(bytes, alignment);
@@ -276,8 +288,9 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
   return p;
 }
 
-void* size_class_resource::next_span_or_slow(std::size_t c, std::size_t bytes,
+void* size_class_resource::next_span_or_slow(std::size_t bytes,
                                              std::size_t alignment) {
+  const std::size_t c = class_of(bytes, alignment);
   if (c == no_class_) return allocate_slow(bytes, alignment);
   void* p = allocate_from_class(c, bytes);
   checked_.on_allocate(p, bytes, alignment);
@@ -313,13 +326,11 @@ void* size_class_resource::allocate_from_class(std::size_t c,
         next = new_span(c);
       }
       s->current = false;
-      next->current = true;
-      classes_[c].current = next;
+      set_current(c, next);
       s = next;
       continue;
     }
-    ++s->live;
-    requested_bytes_ += bytes;
+    s->usage += usage_of(bytes);
     return p;
   }
 }
@@ -339,7 +350,7 @@ void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
              k != kNoHeapClass) {
     heap_class_info& info = heap_classes_[k];
     info.heap->deallocate(p, info.pages);
-    requested_bytes_ -= bytes;
+    heap_requested_bytes_ -= bytes;
     --info.blocks;
   } else {
     held_bytes_ -= bytes;
@@ -359,10 +370,11 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   *s = {.free = nullptr,
         .carve = memory,
         .end = memory + capacity * size,
-        .live = 0,
+        .usage = 0,
         .prev = nullptr,
         .next = nullptr,
         .klass = static_cast<std::uint32_t>(c),
+        .size = static_cast<std::uint32_t>(size),
         .current = false,
         .listed = false,
         .empty_listed = false,
@@ -380,7 +392,7 @@ void size_class_resource::free_span(span* s) noexcept {
   class_spans& list = spans_[s->klass];
   if (s->listed) unlink_partial(s);
   if (s->empty_listed) unlink_empty(s);
-  if (s->current) classes_[s->klass].current = &sentinel_;
+  if (s->current) set_current(s->klass, &sentinel_);
   if (s->all_prev != nullptr) {
     s->all_prev->all_next = s->all_next;
   } else {
@@ -394,9 +406,20 @@ void size_class_resource::free_span(span* s) noexcept {
   upstream_->deallocate(memory, list.span_size, list.span_size);
 }
 
+void size_class_resource::set_current(std::size_t c, span* s) noexcept {
+  if (s != &sentinel_) s->current = true;
+  classes_[c].current = s;
+  const index_range& entries = current_entries_[c];
+  for (std::size_t row = 0; row < 2; ++row) {
+    for (std::size_t i = entries.first[row]; i < entries.end[row]; ++i) {
+      current_[row][i] = s;
+    }
+  }
+}
+
 void size_class_resource::relist(span* s) noexcept {
   class_spans& list = spans_[s->klass];
-  if (s->live != 0) {
+  if (live_of(s) != 0) {
     link_partial(s);  // was full: it has a free block now
     return;
   }
@@ -504,12 +527,14 @@ std::vector<std::size_t> size_class_resource::class_sizes() const {
 size_class_resource_stats size_class_resource::stats() const {
   size_class_resource_stats result;
   std::size_t class_bytes_in_use = 0;
+  std::size_t requested = heap_requested_bytes_;
   for (std::size_t c = 0; c < no_class_; ++c) {
     const class_spans& list = spans_[c];
     size_class_stats entry{.block_size = classes_[c].size, .spans = list.count};
     std::size_t blocks = 0;
     for (const span* s = list.all; s != nullptr; s = s->all_next) {
-      entry.blocks_in_use += s->live;
+      entry.blocks_in_use += live_of(s);
+      requested += static_cast<std::size_t>(s->usage >> kLiveBits);
       blocks += capacity_of(s, classes_[c].span_mask, entry.block_size);
     }
     entry.blocks_free = blocks - entry.blocks_in_use;
@@ -531,15 +556,14 @@ size_class_resource_stats size_class_resource::stats() const {
   }
   // Both heaps' pages, counted in the small heap's pages.
   const std::size_t ratio = big_heap_.page_size() / heap_.page_size();
-  result.bytes_in_use = requested_bytes_ + large_.bytes();
+  result.bytes_in_use = requested + large_.bytes();
   result.bytes_held = held_bytes_ + heap_.held_bytes() + big_heap_.held_bytes();
   result.page_size = heap_.page_size();
   result.page_spans = pages.spans + big_pages.spans;
   result.pages_in_use = pages.pages_in_use + ratio * big_pages.pages_in_use;
   result.pages_free = pages.pages_free + ratio * big_pages.pages_free;
-  result.internal_waste = class_bytes_in_use +
-                          result.pages_in_use * result.page_size -
-                          requested_bytes_;
+  result.internal_waste =
+      class_bytes_in_use + result.pages_in_use * result.page_size - requested;
   result.large_blocks = large_.count();
   return result;
 }
