@@ -78,17 +78,24 @@ TEST_F(SizeClassResourceTest, CustomClassesAreUsed) {
   EXPECT_EQ(slabs.options().largest_class, 4096u);
 }
 
-// The fast paths look the class up in one table per alignment; the slow
-// path and class_size_for() search from the size. Every request must land
-// in the class class_size_for() names (or go to the upstream when it names
-// none), warm or cold, for the default table and for a custom one with
-// classes aligned to 8 only.
+// Allocation finds a class's span in a table with a row for alignments up
+// to 8 and one for 16, and deallocation and the slow paths in a table with a
+// row per alignment; class_size_for() searches from the size. Every request
+// must land in the class class_size_for() names (or go to the upstream when
+// it names none), warm or cold, for the default table, a custom one with
+// classes aligned to 8 only, and one with every slab class there can be
+// (each multiple of 8 up to 1 KiB: 128).
 TEST_F(SizeClassResourceTest, EveryRequestLandsInTheClassItIsToldOf) {
   const std::array<std::size_t, 6> odd = {24, 40, 96, 1000, 1160, 3000};
-  for (const bool custom : {false, true}) {
-    size_class_resource slabs(
-        custom ? size_class_options{.classes = odd} : size_class_options{},
-        &upstream_);
+  std::vector<std::size_t> every;
+  for (std::size_t size = 8; size <= 1024; size += 8) every.push_back(size);
+  const std::array<std::pair<const char*, size_class_options>, 3> tables = {{
+      {"default", {}},
+      {"odd", {.classes = odd}},
+      {"every", {.classes = every}},
+  }};
+  for (const auto& [table, options] : tables) {
+    size_class_resource slabs(options, &upstream_);
     const std::vector<std::size_t> sizes = slabs.class_sizes();
     for (std::size_t bytes = 0; bytes <= 3100; ++bytes) {
       for (std::size_t alignment = 1; alignment <= 64; alignment *= 2) {
@@ -101,8 +108,8 @@ TEST_F(SizeClassResourceTest, EveryRequestLandsInTheClassItIsToldOf) {
           for (const size_class_stats& c : s.classes) {
             if (c.blocks_in_use != 0) landed = c.block_size;
           }
-          ASSERT_EQ(landed, expected) << (custom ? "custom " : "default ")
-                                      << bytes << " bytes at " << alignment;
+          ASSERT_EQ(landed, expected)
+              << table << ": " << bytes << " bytes at " << alignment;
           ASSERT_EQ(s.large_blocks, expected == 0 ? 1u : 0u);
           slabs.deallocate(p, bytes, alignment);
         }
