@@ -325,7 +325,6 @@ void* size_class_resource::allocate_from_class(std::size_t c,
       } else {
         next = new_span(c);
       }
-      s->current = false;
       set_current(c, next);
       s = next;
       continue;
@@ -407,6 +406,7 @@ void size_class_resource::free_span(span* s) noexcept {
 }
 
 void size_class_resource::set_current(std::size_t c, span* s) noexcept {
+  classes_[c].current->current = false;  // sentinel_'s stays false
   if (s != &sentinel_) s->current = true;
   classes_[c].current = s;
   const index_range& entries = current_entries_[c];

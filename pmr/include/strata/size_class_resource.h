@@ -490,7 +490,8 @@ class size_class_resource final
   void free_span(span* s) noexcept;
   ABSL_ATTRIBUTE_NOINLINE void relist(span* s) noexcept;
   void link_partial(span* s) noexcept;
-  // Makes `s` class `c`'s current span, in classes_ and current_.
+  // Makes `s` class `c`'s current span, in classes_, current_ and both
+  // spans' `current` flags.
   void set_current(std::size_t c, span* s) noexcept;
   void unlink_partial(span* s) noexcept;
   void unlink_empty(span* s) noexcept;
