@@ -3,7 +3,8 @@
 //   class table          DefaultTableWastesAtMostAQuarterAbove32Bytes,
 //                        CustomClassesAreUsed,
 //                        EveryRequestLandsInTheClassItIsToldOf,
-//                        InvalidClassListsThrowNamingTheProblem
+//                        InvalidClassListsThrowNamingTheProblem,
+//                        AnyTableGoesBackAsACustomList
 //   allocate/deallocate  ReusesFreedBlocksLastInFirstOut,
 //                        LargeRequestsGoToTheUpstream,
 //                        SpansAreAlignedSoBlocksKeepTheirAlignment,
@@ -142,6 +143,42 @@ TEST_F(SizeClassResourceTest, InvalidClassListsThrowNamingTheProblem) {
                std::invalid_argument);
   EXPECT_THROW(size_class_resource({.slab_span_size = 2048}, &upstream_),
                std::invalid_argument);
+}
+
+// class_sizes() gives a table in the form `classes` takes, so a user can
+// copy the default table and change one class: the default tables (272
+// classes with the default largest_class, 2,064 at 256 KiB), and the largest
+// table there can be, every multiple of 8 up to 256 KiB, are valid lists.
+TEST_F(SizeClassResourceTest, AnyTableGoesBackAsACustomList) {
+  for (const std::size_t largest :
+       {std::size_t{1} << 10, std::size_t{32} << 10, std::size_t{256} << 10}) {
+    const size_class_resource defaults({.largest_class = largest}, &upstream_);
+    const std::vector<std::size_t> sizes = defaults.class_sizes();
+    const size_class_resource copy({.classes = sizes}, &upstream_);
+    EXPECT_EQ(copy.class_sizes(), sizes);
+    for (std::size_t bytes = 1; bytes <= largest + 1; bytes += 61) {
+      ASSERT_EQ(copy.class_size_for(bytes), defaults.class_size_for(bytes))
+          << bytes << " bytes, largest_class " << largest;
+    }
+  }
+  std::vector<std::size_t> every;
+  for (std::size_t size = 8; size <= (256 << 10); size += 8) {
+    every.push_back(size);
+  }
+  size_class_resource all({.classes = every}, &upstream_);
+  EXPECT_EQ(all.class_sizes().size(), 32768u);
+  // Up to the big page heap's largest block (65,024 bytes with the default
+  // span_size) a class every 8 bytes serves (at alignment 8: a class of an
+  // odd multiple of 8 is aligned to 8 only); the upstream serves above.
+  const std::array<std::size_t, 6> requests = {1,     1025,  16385,
+                                               65024, 65025, 262144};
+  for (const std::size_t bytes : requests) {
+    const std::size_t expected = bytes <= 65024 ? (bytes + 7) / 8 * 8 : 0;
+    EXPECT_EQ(all.class_size_for(bytes, 8), expected) << bytes;
+    void* p = all.allocate(bytes, 8);
+    all.deallocate(p, bytes, 8);
+  }
+  EXPECT_EQ(all.stats().bytes_in_use, 0u);
 }
 
 TEST_F(SizeClassResourceTest, ReusesFreedBlocksLastInFirstOut) {

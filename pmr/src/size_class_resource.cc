@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -15,7 +17,13 @@ namespace {
 
 constexpr std::string_view kName = "size_class_resource";
 constexpr std::size_t kMaxClassSize = 256 << 10;
-constexpr std::size_t kMaxClasses = 250;
+// No cap on the number of classes of its own: strictly increasing multiples
+// of 8 up to kMaxClassSize are at most this many, which the page heap
+// classes' uint16 size index holds, so any table class_sizes() returns
+// (272 classes by default, 2,064 with largest_class at 256 KiB) can be given
+// back as a custom list.
+constexpr std::size_t kMaxClasses = kMaxClassSize / 8;
+static_assert(kMaxClasses <= std::numeric_limits<std::uint16_t>::max());
 // The big page heap's spans, for the classes too large for span_size, are
 // this many times as large: the default 16 KiB heap span holds blocks up to
 // 16,256 bytes, the big heap's 64 KiB spans the classes up to 32 KiB.
@@ -84,10 +92,6 @@ size_class_options checked(size_class_options options) {
 
 void validate(std::span<const std::size_t> classes) {
   if (classes.empty()) bad_option("the class list is empty");
-  if (classes.size() > kMaxClasses) {
-    bad_option(absl::StrFormat("%u classes, at most %u are allowed",
-                               classes.size(), kMaxClasses));
-  }
   std::size_t previous = 0;
   for (std::size_t i = 0; i < classes.size(); ++i) {
     const std::size_t size = classes[i];

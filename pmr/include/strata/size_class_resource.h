@@ -134,12 +134,12 @@ namespace strata {
 
 /// Options of a size_class_resource.
 struct size_class_options {
-  /// The block sizes, strictly increasing multiples of 8, at most 256 KiB and
-  /// at most 250 of them. Empty: the default table: 8-byte steps to 64, four
-  /// classes per power of two up to 1 KiB (at most 25% internal waste above
-  /// 32 bytes), then one every 128 bytes or page, whichever is larger (at
-  /// most 12% with the default span_size), up to `largest_class`. The list
-  /// is copied.
+  /// The block sizes, strictly increasing multiples of 8, at most 256 KiB;
+  /// any table class_sizes() returns is valid here. Empty: the default
+  /// table: 8-byte steps to 64, four classes per power of two up to 1 KiB
+  /// (at most 25% internal waste above 32 bytes), then one every 128 bytes
+  /// or page, whichever is larger (at most 12% with the default span_size),
+  /// up to `largest_class`. The list is copied.
   std::span<const std::size_t> classes = {};
   /// The largest class of the default table (a power of two, 64 B to
   /// 256 KiB); requests above it go to the upstream.
