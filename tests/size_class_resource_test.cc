@@ -19,7 +19,8 @@
 //                        EveryBlockGoesBackToItsOwnSpan
 //   empty spans          EmptySpansBeyondMaxGoBackAtOnce,
 //                        HeldMemoryFollowsTheBlocksInUse
-//   reclaim              ReclaimGivesBackEmptySpansKeepingAFew
+//   reclaim              ReclaimGivesBackEmptySpansKeepingAFew,
+//                        ReclaimGivesBackAnEmptyCurrentSpan
 //   stats                StatsCountClassesBytesAndWaste
 //   checked builds       CheckedBuildsAbortOnSizeMismatch
 //   AddressSanitizer     UseAfterFreeIsReported
@@ -531,8 +532,9 @@ TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
   const std::size_t spans = slabs.stats().classes[7].spans;
   ASSERT_GE(spans, 10u);
   for (void* p : blocks) slabs.deallocate(p, 64, 8);
-  // Every span but the current one is empty and listed; reclaim() can give
-  // back all of them but the one it keeps.
+  // Every span but the current one is empty and listed. cached_bytes()
+  // counts all the listed ones but the one kept; the current span, empty
+  // too, is not counted.
   const std::size_t cached = slabs.cached_bytes();
   EXPECT_EQ(cached, slabs.stats().bytes_held - std::size_t{2} * 4096);
   reclaimable& r = slabs;
@@ -541,14 +543,53 @@ TEST_F(SizeClassResourceTest, ReclaimGivesBackEmptySpansKeepingAFew) {
   EXPECT_TRUE(some.more_remains);
   const reclaim_result rest = r.reclaim({});
   EXPECT_FALSE(rest.more_remains);
-  EXPECT_EQ(some.bytes_freed + rest.bytes_freed, cached);
-  // The current span and one kept empty span remain.
-  EXPECT_EQ(slabs.stats().classes[7].spans, 2u);
-  EXPECT_EQ(upstream_.bytes_in_use(), 2u * 4096u);
-  EXPECT_EQ(slabs.cached_bytes(), 0u) << "the kept empty span is not counted";
-  // And they serve again.
+  // The empty current span is the one kept, so every listed span goes.
+  EXPECT_EQ(some.bytes_freed + rest.bytes_freed, cached + 4096);
+  EXPECT_EQ(slabs.stats().classes[7].spans, 1u);
+  EXPECT_EQ(upstream_.bytes_in_use(), 4096u);
+  EXPECT_EQ(slabs.cached_bytes(), 0u);
+  // It serves again, from its start.
   void* p = slabs.allocate(64, 8);
+  EXPECT_EQ(upstream_.bytes_in_use(), 4096u);
   slabs.deallocate(p, 64, 8);
+  EXPECT_EQ(r.reclaim({}).bytes_freed, 0u) << "it is the one kept";
+}
+
+// With no empty span kept, reclaim() also gives back a current span with no
+// block in use, so a resource whose users hold nothing holds nothing after
+// it; the class takes a new span at its next allocation.
+TEST_F(SizeClassResourceTest, ReclaimGivesBackAnEmptyCurrentSpan) {
+  size_class_resource slabs({.slab_span_size = 4096}, &upstream_);
+  void* small = slabs.allocate(64, 8);
+  void* other = slabs.allocate(200, 8);
+  slabs.deallocate(small, 64, 8);
+  // The 64 B class's current span is empty; the 200 B class's is not.
+  EXPECT_EQ(slabs.cached_bytes(), 0u);
+  EXPECT_EQ(slabs.reclaim({}).bytes_freed, 4096u);
+  EXPECT_EQ(slabs.stats().classes[7].spans, 0u);
+  EXPECT_EQ(upstream_.bytes_in_use(), 4096u);
+  slabs.deallocate(other, 200, 8);
+  const reclaim_result all = slabs.reclaim({});
+  EXPECT_EQ(all.bytes_freed, 4096u);
+  EXPECT_FALSE(all.more_remains);
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  EXPECT_EQ(slabs.stats().bytes_held, 0u);
+  // Both classes serve again from new spans, in both alignment rows.
+  void* p = slabs.allocate(64, 8);
+  void* q = slabs.allocate(64, 16);
+  EXPECT_EQ(slabs.stats().classes[7].blocks_in_use, 2u);
+  EXPECT_EQ(upstream_.bytes_in_use(), 4096u);
+  slabs.deallocate(p, 64, 8);
+  slabs.deallocate(q, 64, 16);
+  void* r = slabs.allocate(200, 8);
+  slabs.deallocate(r, 200, 8);
+  // Two empty current spans: a request for one byte takes one of them and
+  // says that more remains.
+  const reclaim_result one = slabs.reclaim({.bytes = 1});
+  EXPECT_EQ(one.bytes_freed, 4096u);
+  EXPECT_TRUE(one.more_remains);
+  EXPECT_EQ(slabs.reclaim({}).bytes_freed, 4096u);
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
 }
 
 TEST_F(SizeClassResourceTest, EmptySpansBeyondMaxGoBackAtOnce) {
@@ -561,7 +602,9 @@ TEST_F(SizeClassResourceTest, EmptySpansBeyondMaxGoBackAtOnce) {
   // The current span and two empty ones are all that is left.
   EXPECT_EQ(slabs.stats().classes[7].spans, 3u);
   EXPECT_EQ(upstream_.bytes_in_use(), 3u * 4096u);
-  EXPECT_EQ(slabs.reclaim({}).bytes_freed, 2u * 4096u);  // keeps none
+  // reclaim() keeps none, the empty current span included.
+  EXPECT_EQ(slabs.reclaim({}).bytes_freed, 3u * 4096u);
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
 }
 
 // A working set whose size classes drift (every block replaced by one of a

@@ -500,14 +500,26 @@ reclaim_result size_class_resource::reclaim(
     const reclaim_request& request) noexcept {
   const internal::deadline until(request.time_budget);
   reclaim_result result;
-  for (class_spans& list : spans_) {
-    while (list.empties > options_.keep_empty_spans) {
+  const std::size_t keep = options_.keep_empty_spans;
+  for (std::size_t c = 0; c < no_class_; ++c) {
+    class_spans& list = spans_[c];
+    // A current span with no block in use is empty too, and counts among
+    // the kept ones: the listed empty spans go first, and it goes back only
+    // when none are kept. (The fast paths do not track whether it is empty,
+    // so cached_bytes() does not count it.)
+    span* current = classes_[c].current;
+    const bool current_empty = current != &sentinel_ && live_of(current) == 0;
+    const std::size_t keep_listed = current_empty && keep > 0 ? keep - 1 : keep;
+    std::size_t to_free =
+        list.empties > keep_listed ? list.empties - keep_listed : 0;
+    if (current_empty && keep == 0) ++to_free;
+    for (; to_free > 0; --to_free) {
       if (result.bytes_freed >= request.bytes || until.passed()) {
         result.more_remains = true;
         return result;
       }
       result.bytes_freed += list.span_size;
-      free_span(list.empty);
+      free_span(list.empty != nullptr ? list.empty : current);
     }
   }
   heap_.reclaim(request, until, result);

@@ -33,8 +33,9 @@
 //     blocks each time) and goes to a short list of empty spans
 //     (max_empty_spans per class) or straight back to the upstream. The
 //     memory held follows the blocks in use, not their peak. reclaim() gives
-//     back the empty spans kept (all but keep_empty_spans per class, and for
-//     the page heap); it is reclaimable.
+//     back the empty spans (all but keep_empty_spans per class, a current
+//     span with no block in use among them, and for the page heap); it is
+//     reclaimable.
 //   - Slab spans are 16 KiB by default (slab_span_size), for every class up
 //     to 1 KiB: a class holds a part-empty span or two whatever its
 //     population, and on the mixed working set 64 KiB slabs held 0.08 byte
@@ -169,7 +170,9 @@ struct size_class_options {
   /// the two page heaps. One kept absorbs a burst.
   std::size_t max_empty_page_spans = 1;
   /// Empty spans per class, and of each page heap, that reclaim() keeps (at
-  /// most max_empty_spans and max_empty_page_spans).
+  /// most max_empty_spans and max_empty_page_spans). A class's current span
+  /// counts among them when no block of it is in use, so with 0, reclaim()
+  /// leaves no empty span at all.
   std::size_t keep_empty_spans = 0;
 };
 
@@ -269,11 +272,14 @@ class size_class_resource final
   /// Bytes held from the upstream that reclaim() can give back: the empty
   /// spans kept for reuse (slab spans per class, and the page heap's), but
   /// for keep_empty_spans of each. Free blocks and pages in spans that still
-  /// hold a block in use, and each class's current span, cannot go back and
-  /// are not counted; stats() shows them.
+  /// hold a block in use cannot go back and are not counted; stats() shows
+  /// them. Nor is a current span with no block in use, which reclaim() gives
+  /// back when keep_empty_spans is 0: knowing it is empty would cost the
+  /// fast paths a write, so reclaim() may free up to one span per class more
+  /// than this says.
   [[nodiscard]] std::size_t cached_bytes() const noexcept override;
-  /// Gives empty spans back (all but keep_empty_spans per class), within the
-  /// request.
+  /// Gives empty spans back (all but keep_empty_spans per class, the
+  /// current span last when it is empty), within the request.
   reclaim_result reclaim(const reclaim_request& request) noexcept override;
   /// One thread at a time: only the thread using the resource may reclaim.
   [[nodiscard]] bool reclaim_is_thread_safe() const noexcept override {
