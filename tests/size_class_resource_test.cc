@@ -376,6 +376,7 @@ TEST_F(SizeClassResourceTest, AWarmClassStillRejectsABadAlignment) {
     EXPECT_THROW(static_cast<void>(slabs.allocate(64, bad)),
                  std::invalid_argument)
         << bad;
+    EXPECT_EQ(slabs.class_size_for(64, bad), 0u) << "no class serves " << bad;
   }
   EXPECT_EQ(slabs.allocate(64, 8), a);  // nothing was lost
   slabs.deallocate(a, 64, 8);

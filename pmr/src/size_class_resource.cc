@@ -529,6 +529,7 @@ reclaim_result size_class_resource::reclaim(
 
 std::size_t size_class_resource::class_size_for(
     std::size_t bytes, std::size_t alignment) const noexcept {
+  if (!std::has_single_bit(alignment)) return 0;
   if (const std::size_t c = aligned_class(bytes, alignment); c != no_class_) {
     return classes_[c].size;
   }

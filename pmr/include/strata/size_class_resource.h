@@ -199,7 +199,10 @@ struct size_class_resource_stats {
   std::size_t bytes_held = 0;
   /// Bytes lost to rounding up to a class, in blocks in use.
   std::size_t internal_waste = 0;
-  /// Requests above the largest class, passed to the upstream, live now.
+  /// Blocks the upstream serves directly, live now: requests above the
+  /// largest class or too large for a big page heap span, and requests
+  /// aligned more strictly than any class that holds them. Their classes'
+  /// entries do not count them.
   std::size_t large_blocks = 0;
   /// The page heaps that serve the classes above 1 KiB: spans of both,
   /// pages counted in the small heap's page_size (a big heap page is two
@@ -287,14 +290,17 @@ class size_class_resource final
   }
 
   /// The block size of the class that serves (bytes, alignment); 0 when the
-  /// upstream serves it.
+  /// upstream serves it, or when `alignment` is not a power of two (which
+  /// allocate() rejects).
   [[nodiscard]] std::size_t class_size_for(
       std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) const noexcept;
   /// The block sizes, smallest first.
   [[nodiscard]] std::vector<std::size_t> class_sizes() const;
 
-  /// A snapshot of the counters (walks the spans: not for a hot loop).
+  /// A snapshot of the counters. It walks the spans: not for a hot loop, and
+  /// only on the thread using the resource (cached_bytes() is the call that
+  /// any thread may make).
   [[nodiscard]] size_class_resource_stats stats() const;
   /// The options, normalised; `classes` is empty here (see class_sizes()).
   [[nodiscard]] const size_class_options& options() const noexcept {
@@ -559,8 +565,8 @@ class size_class_resource final
 
   // Asked for, in page heap blocks (slab spans count their own).
   std::size_t heap_requested_bytes_ = 0;
-  // Read by cached_bytes() and stats() from any thread (a governor's, a
-  // monitor's); written by the one thread using the resource.
+  // cached_bytes() reads these from any thread (a governor's, a
+  // monitor's); the one thread using the resource writes them.
   // Empty spans beyond keep_empty_spans per class: what reclaim() frees.
   internal::owner_counter reclaimable_bytes_;
   internal::owner_counter held_bytes_;  // slab spans and large blocks
