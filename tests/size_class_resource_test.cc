@@ -1,6 +1,7 @@
 // Tests of strata::size_class_resource.
 //
 //   class table          DefaultTableWastesAtMostAQuarterAbove32Bytes,
+//                        DefaultClassesAbove1KiBAreWholePages,
 //                        CustomClassesAreUsed,
 //                        EveryRequestLandsInTheClassItIsToldOf,
 //                        InvalidClassListsThrowNamingTheProblem,
@@ -67,6 +68,28 @@ TEST_F(SizeClassResourceTest, DefaultTableWastesAtMostAQuarterAbove32Bytes) {
   EXPECT_EQ(slabs.class_size_for((32u << 10) + 1), 0u);
   // At 16-byte alignment, 33 bytes skips the 8-aligned class 40.
   EXPECT_EQ(slabs.class_size_for(33, 16), 48u);
+}
+
+// Above 1 KiB the default classes step by the page heap's page, which
+// grows with span_size (span_size / 256): every such class is whole pages,
+// and largest_class stays the last class whatever the page.
+TEST_F(SizeClassResourceTest, DefaultClassesAbove1KiBAreWholePages) {
+  for (const std::size_t span :
+       {std::size_t{16} << 10, std::size_t{128} << 10, std::size_t{512} << 10,
+        std::size_t{4} << 20, std::size_t{16} << 20}) {
+    const size_class_resource slabs({.span_size = span}, &upstream_);
+    const std::size_t step = std::max<std::size_t>(span / 256, 128);
+    const std::vector<std::size_t> sizes = slabs.class_sizes();
+    EXPECT_EQ(sizes.back(), std::size_t{32} << 10) << span;
+    EXPECT_EQ(slabs.options().largest_class, std::size_t{32} << 10) << span;
+    for (const std::size_t size : sizes) {
+      if (size > 1024 && size < sizes.back()) {
+        EXPECT_EQ(size % step, 0u) << size << " at span_size " << span;
+      }
+    }
+    // The largest request the table names is served by a class.
+    EXPECT_EQ(slabs.class_size_for(32 << 10, 8), std::size_t{32} << 10) << span;
+  }
 }
 
 TEST_F(SizeClassResourceTest, CustomClassesAreUsed) {

@@ -44,7 +44,12 @@ constexpr std::size_t kMinBlocksPerSpan = 8;
 // The default table: 8-byte steps to 64, then four classes per power of two
 // (1, 1.25, 1.5 and 1.75 times it) to `slab_limit`, so a request above 32
 // bytes wastes at most a fifth of its block; then a class every `heap_step`
-// bytes, where the page heap's runs make finer classes cost no slabs.
+// bytes (a power of two: the page heap's page, or finer), where the page
+// heap's runs make finer classes cost no slabs. Those classes are whole
+// multiples of heap_step, and `largest` is always the last class: with
+// pages larger than 1 KiB (spans of 512 KiB and more), stepping from
+// slab_limit gave classes of a page and a half and stopped short of
+// `largest`.
 std::vector<std::size_t> default_classes(std::size_t largest,
                                          std::size_t slab_limit,
                                          std::size_t heap_step) {
@@ -58,9 +63,12 @@ std::vector<std::size_t> default_classes(std::size_t largest,
       classes.push_back(base * quarter / 4);
     }
   }
-  for (std::size_t size = slab_limit + heap_step; size <= largest;
-       size += heap_step) {
-    classes.push_back(size);
+  if (largest > slab_limit) {
+    for (std::size_t size = (slab_limit / heap_step + 1) * heap_step;
+         size < largest; size += heap_step) {
+      classes.push_back(size);
+    }
+    classes.push_back(largest);
   }
   return classes;
 }

@@ -150,6 +150,9 @@ struct size_class_options {
   /// these pages; a class larger than a span's free pages (16,256 bytes at
   /// 16 KiB) takes pages of a second heap whose spans are four times as
   /// large, and one larger than those (65,024 bytes) goes to the upstream.
+  /// A block above 1 KiB is whole pages, so it wastes less than a page:
+  /// 12% at most with 128-byte pages, a third just above 1 KiB with the
+  /// 512-byte pages of 128 KiB spans.
   /// Small spans go back to the upstream sooner: on the mixed working set,
   /// 16 KiB held 0.04 less per byte live than 64 KiB, and took 3-7% more
   /// time per step; 64 KiB is the faster choice where memory matters less.
