@@ -24,7 +24,8 @@
 //                        ReclaimGivesBackAnEmptyCurrentSpan
 //   stats                StatsCountClassesBytesAndWaste
 //   checked builds       CheckedBuildsAbortOnSizeMismatch
-//   AddressSanitizer     UseAfterFreeIsReported
+//   AddressSanitizer     UseAfterFreeIsReported,
+//                        OnlyTheBytesAskedForAreAddressable
 //   the header example   HeaderExampleWorks
 // The contracts every resource keeps are in
 // size_class_resource_conformance_test.
@@ -52,6 +53,16 @@ namespace strata {
 namespace {
 
 class SizeClassResourceTest : public testing::UpstreamCheckedTest {};
+
+// Whether AddressSanitizer has the byte at `address` poisoned; false in
+// builds without it (config.h includes its interface when it is there).
+bool is_poisoned([[maybe_unused]] std::uintptr_t address) {
+#if STRATA_HAS_ASAN
+  return __asan_address_is_poisoned(reinterpret_cast<void*>(address)) != 0;
+#else
+  return false;
+#endif
+}
 
 TEST_F(SizeClassResourceTest, DefaultTableWastesAtMostAQuarterAbove32Bytes) {
   size_class_resource slabs({}, &upstream_);
@@ -694,6 +705,39 @@ TEST(SizeClassResourceDeathTest, UseAfterFreeIsReported) {
         p[20] = 1;
       },
       "use-after-poison");
+}
+
+// Under AddressSanitizer a block is addressable only as far as the bytes
+// asked for, and what a span holds below and above its header is poisoned.
+TEST(SizeClassResourceDeathTest, OnlyTheBytesAskedForAreAddressable) {
+  if (!STRATA_HAS_ASAN) GTEST_SKIP() << "needs AddressSanitizer";
+  size_class_resource slabs;
+  // A 24-byte block for 20 bytes, from a fresh span and from a free list.
+  for (int round = 0; round < 2; ++round) {
+    auto* small = static_cast<volatile char*>(slabs.allocate(20, 8));
+    small[19] = 1;
+    EXPECT_DEATH(small[20] = 1, "use-after-poison");
+    slabs.deallocate(const_cast<char*>(small), 20, 8);
+  }
+  // A page heap block: 1,152 bytes of pages for 1,100.
+  auto* pages = static_cast<volatile char*>(slabs.allocate(1100, 8));
+  pages[1099] = 1;
+  EXPECT_DEATH(pages[1100] = 1, "use-after-poison");
+  // A 1 KiB class's 16 KiB span holds 15 blocks; its header is at least
+  // 448 bytes further up. The room between is poisoned.
+  constexpr std::uintptr_t kSpan = 16 << 10;
+  void* block = slabs.allocate(1024, 8);
+  const std::uintptr_t slab_start =
+      reinterpret_cast<std::uintptr_t>(block) & ~(kSpan - 1);
+  EXPECT_TRUE(is_poisoned(slab_start + std::uintptr_t{15} * 1024));
+  // A 16 KiB page heap span keeps its header on one of its last two lines;
+  // the other is poisoned.
+  const std::uintptr_t heap_start =
+      reinterpret_cast<std::uintptr_t>(pages) & ~(kSpan - 1);
+  EXPECT_NE(is_poisoned(heap_start + kSpan - 128),
+            is_poisoned(heap_start + kSpan - 64));
+  slabs.deallocate(block, 1024, 8);
+  slabs.deallocate(const_cast<char*>(pages), 1100, 8);
 }
 
 TEST_F(SizeClassResourceTest, HeaderExampleWorks) {

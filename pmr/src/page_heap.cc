@@ -294,7 +294,10 @@ page_heap::span* page_heap::new_span() {
   all_ = s;
   ++spans_;
   held_bytes_ += span_size_;
-  STRATA_POISON(memory, header_offset_);
+  // All but the header's line: the pages, and the header lines other spans
+  // use.
+  STRATA_POISON(memory, span_size_);
+  STRATA_UNPOISON(s, sizeof(span));
   return s;
 }
 

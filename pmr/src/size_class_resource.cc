@@ -291,6 +291,10 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
              k != kNoHeapClass) {
     heap_class_info& info = heap_classes_[k];
     p = info.heap->allocate(info.pages);
+    // The heap unpoisons the whole run; only the bytes asked for are the
+    // user's.
+    STRATA_POISON(static_cast<std::byte*>(p) + bytes,
+                  info.pages * info.heap->page_size() - bytes);
     heap_requested_bytes_ += bytes;
     ++info.blocks;
   } else {
@@ -316,12 +320,13 @@ void* size_class_resource::allocate_from_class(std::size_t c,
   for (;;) {
     void* p = s->free;
     if (p != nullptr) {
-      STRATA_UNPOISON(p, size);
+      STRATA_UNPOISON(p, sizeof(void*));
       s->free = *static_cast<void**>(p);
+      hand_out(p, bytes);
     } else if (s->carve < s->end) {
       p = s->carve;
       s->carve += size;
-      STRATA_UNPOISON(p, size);
+      STRATA_UNPOISON(p, bytes);
     } else {
       // The current span is full: the partial span listed longest ago
       // (which has gathered the most frees), an empty one, or a new one.
@@ -395,7 +400,9 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   list.all = s;
   ++list.count;
   held_bytes_ += list.span_size;
-  STRATA_POISON(memory, capacity * size);
+  // All but the header: the blocks, and the room below and above it.
+  STRATA_POISON(memory, list.span_size);
+  STRATA_UNPOISON(s, sizeof(span));
   return s;
 }
 

@@ -32,7 +32,7 @@
 // max_empty_spans; beyond that they go back to the upstream at once.
 //
 // Under AddressSanitizer, free pages are poisoned but for a node index while
-// it is read or written.
+// it is read or written, and so are the header lines a span does not use.
 //
 // Thread safety: none; its owner's.
 #ifndef STRATA_INTERNAL_PAGE_HEAP_H_
