@@ -22,7 +22,8 @@
 //                        HeldMemoryFollowsTheBlocksInUse
 //   reclaim              ReclaimGivesBackEmptySpansKeepingAFew,
 //                        ReclaimGivesBackAnEmptyCurrentSpan
-//   stats                StatsCountClassesBytesAndWaste
+//   stats                StatsCountClassesBytesAndWaste,
+//                        StatsKeepThePeakOfBytesHeld
 //   checked builds       CheckedBuildsAbortOnSizeMismatch
 //   AddressSanitizer     UseAfterFreeIsReported,
 //                        OnlyTheBytesAskedForAreAddressable
@@ -682,6 +683,30 @@ TEST_F(SizeClassResourceTest, StatsCountClassesBytesAndWaste) {
   slabs.deallocate(a, 100, 8);
   slabs.deallocate(b, 60, 8);
   EXPECT_EQ(slabs.stats().bytes_in_use, 0u);
+}
+
+// peak_bytes_held is the high-water mark of bytes_held, whatever takes the
+// memory (slab spans, page heap spans, large blocks), and stays after the
+// memory goes back.
+TEST_F(SizeClassResourceTest, StatsKeepThePeakOfBytesHeld) {
+  size_class_resource slabs({}, &upstream_);
+  EXPECT_EQ(slabs.stats().peak_bytes_held, 0u);
+  std::vector<std::pair<void*, std::size_t>> blocks;
+  std::size_t peak = 0;
+  const std::array<std::size_t, 6> sizes = {64, 2000, 100000, 64, 20000, 900};
+  for (const std::size_t bytes : sizes) {
+    for (int i = 0; i < 40; ++i) {
+      blocks.emplace_back(slabs.allocate(bytes, 8), bytes);
+      peak = std::max(peak, upstream_.bytes_in_use());
+    }
+  }
+  EXPECT_EQ(slabs.stats().bytes_held, upstream_.bytes_in_use());
+  EXPECT_EQ(slabs.stats().peak_bytes_held, peak);
+  for (const auto& [p, bytes] : blocks) slabs.deallocate(p, bytes, 8);
+  static_cast<void>(slabs.reclaim({}));
+  const size_class_resource_stats s = slabs.stats();
+  EXPECT_LT(s.bytes_held, peak);
+  EXPECT_EQ(s.peak_bytes_held, peak);
 }
 
 TEST(SizeClassResourceDeathTest, CheckedBuildsAbortOnSizeMismatch) {

@@ -291,6 +291,7 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
              k != kNoHeapClass) {
     heap_class_info& info = heap_classes_[k];
     p = info.heap->allocate(info.pages);
+    note_held();  // the heap may have taken a span
     // The heap unpoisons the whole run; only the bytes asked for are the
     // user's.
     STRATA_POISON(static_cast<std::byte*>(p) + bytes,
@@ -355,7 +356,16 @@ void* size_class_resource::allocate_large(std::size_t bytes,
                                           std::size_t alignment) {
   void* p = large_.allocate(upstream_, bytes, alignment);
   held_bytes_ += bytes;
+  note_held();
   return p;
+}
+
+std::size_t size_class_resource::held_now() const noexcept {
+  return held_bytes_ + heap_.held_bytes() + big_heap_.held_bytes();
+}
+
+void size_class_resource::note_held() noexcept {
+  peak_held_ = std::max(peak_held_, held_now());
 }
 
 void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
@@ -400,6 +410,7 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   list.all = s;
   ++list.count;
   held_bytes_ += list.span_size;
+  note_held();
   // All but the header: the blocks, and the room below and above it.
   STRATA_POISON(memory, list.span_size);
   STRATA_UNPOISON(s, sizeof(span));
@@ -589,7 +600,8 @@ size_class_resource_stats size_class_resource::stats() const {
   // Both heaps' pages, counted in the small heap's pages.
   const std::size_t ratio = big_heap_.page_size() / heap_.page_size();
   result.bytes_in_use = requested + large_.bytes();
-  result.bytes_held = held_bytes_ + heap_.held_bytes() + big_heap_.held_bytes();
+  result.bytes_held = held_now();
+  result.peak_bytes_held = peak_held_;
   result.page_size = heap_.page_size();
   result.page_spans = pages.spans + big_pages.spans;
   result.pages_in_use = pages.pages_in_use + ratio * big_pages.pages_in_use;

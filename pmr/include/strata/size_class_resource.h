@@ -202,6 +202,9 @@ struct size_class_resource_stats {
   std::size_t bytes_in_use = 0;
   /// Bytes held from the upstream: spans and large requests.
   std::size_t bytes_held = 0;
+  /// The most bytes held from the upstream at once since construction: what
+  /// a limit or a governor's budget over this resource has to allow.
+  std::size_t peak_bytes_held = 0;
   /// Bytes lost to rounding up to a class, in blocks in use.
   std::size_t internal_waste = 0;
   /// Blocks the upstream serves directly, live now: requests above the
@@ -513,6 +516,10 @@ class size_class_resource final
       std::size_t bytes, std::size_t alignment) const noexcept;
   void* allocate_from_class(std::size_t c, std::size_t bytes);
   void* allocate_large(std::size_t bytes, std::size_t alignment);
+  // Bytes held from the upstream now: slab spans, large blocks and both
+  // page heaps; note_held() raises peak_held_ to it.
+  [[nodiscard]] std::size_t held_now() const noexcept;
+  void note_held() noexcept;
   span* new_span(std::size_t c);
   void free_span(span* s) noexcept;
   ABSL_ATTRIBUTE_NOINLINE void relist(span* s) noexcept;
@@ -580,6 +587,9 @@ class size_class_resource final
 
   // Asked for, in page heap blocks (slab spans count their own).
   std::size_t heap_requested_bytes_ = 0;
+  // The most held at once, raised by note_held() after each call that can
+  // take memory from the upstream (all off the fast paths).
+  std::size_t peak_held_ = 0;
   // cached_bytes() reads these from any thread (a governor's, a
   // monitor's); the one thread using the resource writes them.
   // Empty spans beyond keep_empty_spans per class: what reclaim() frees.
