@@ -202,8 +202,10 @@ struct size_class_resource_stats {
   std::size_t bytes_in_use = 0;
   /// Bytes held from the upstream: spans and large requests.
   std::size_t bytes_held = 0;
-  /// The most bytes held from the upstream at once since construction: what
-  /// a limit or a governor's budget over this resource has to allow.
+  /// The most bytes held from the upstream at once since construction,
+  /// counted after each call that takes memory from it. While a page heap
+  /// grows its node array the upstream briefly holds the old copy too,
+  /// which this does not count (at most a few KiB).
   std::size_t peak_bytes_held = 0;
   /// Bytes lost to rounding up to a class, in blocks in use.
   std::size_t internal_waste = 0;
@@ -290,8 +292,9 @@ class size_class_resource final
   /// fast paths a write, so reclaim() may free up to one span per class more
   /// than this says.
   [[nodiscard]] std::size_t cached_bytes() const noexcept override;
-  /// Gives empty spans back (all but keep_empty_spans per class, the
-  /// current span last when it is empty), within the request.
+  /// Gives empty spans back (all but keep_empty_spans per class, counting
+  /// the current span when it is empty; it goes last, and only when none
+  /// are kept), within the request.
   reclaim_result reclaim(const reclaim_request& request) noexcept override;
   /// One thread at a time: only the thread using the resource may reclaim.
   [[nodiscard]] bool reclaim_is_thread_safe() const noexcept override {
@@ -590,8 +593,9 @@ class size_class_resource final
   // The most held at once, raised by note_held() after each call that can
   // take memory from the upstream (all off the fast paths).
   std::size_t peak_held_ = 0;
-  // cached_bytes() reads these from any thread (a governor's, a
-  // monitor's); the one thread using the resource writes them.
+  // The one thread using the resource writes these; cached_bytes() reads
+  // reclaimable_bytes_ from any thread (a governor's, a monitor's), and
+  // stats() held_bytes_ on the owning thread.
   // Empty spans beyond keep_empty_spans per class: what reclaim() frees.
   internal::owner_counter reclaimable_bytes_;
   internal::owner_counter held_bytes_;  // slab spans and large blocks
