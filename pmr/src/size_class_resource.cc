@@ -316,39 +316,22 @@ void* size_class_resource::next_span_or_slow(std::size_t bytes,
 
 void* size_class_resource::allocate_from_class(std::size_t c,
                                                std::size_t bytes) {
-  const std::size_t size = classes_[c].size;
-  span* s = classes_[c].current;
   for (;;) {
-    void* p = s->free;
-    if (p != nullptr) {
-      STRATA_UNPOISON(p, sizeof(void*));
-      s->free = *static_cast<void**>(p);
-      hand_out(p, bytes);
-    } else if (s->carve < s->end) {
-      p = s->carve;
-      s->carve += size;
-      STRATA_UNPOISON(p, bytes);
+    if (void* p = take_block(classes_[c].current, bytes)) return p;
+    // The current span is full: the partial span listed longest ago (which
+    // has gathered the most frees), an empty one, or a new one. new_span()
+    // is the only call that can fail, and nothing has changed before it.
+    class_spans& list = spans_[c];
+    span* next = list.partial;
+    if (next != nullptr) {
+      unlink_partial(next);
+    } else if (list.empty != nullptr) {
+      next = list.empty;
+      unlink_empty(next);
     } else {
-      // The current span is full: the partial span listed longest ago
-      // (which has gathered the most frees), an empty one, or a new one.
-      // new_span() is the only call that can fail, and nothing has changed
-      // before it.
-      class_spans& list = spans_[c];
-      span* next = list.partial;
-      if (next != nullptr) {
-        unlink_partial(next);
-      } else if (list.empty != nullptr) {
-        next = list.empty;
-        unlink_empty(next);
-      } else {
-        next = new_span(c);
-      }
-      set_current(c, next);
-      s = next;
-      continue;
+      next = new_span(c);
     }
-    s->usage += usage_of(bytes);
-    return p;
+    set_current(c, next);
   }
 }
 

@@ -246,22 +246,10 @@ class size_class_resource final
   /// room, so those need no test of their own here.)
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
-    span* s = current_for(bytes, alignment);
-    void* p = s->free;
-    if (ABSL_PREDICT_TRUE(p != nullptr)) {
-      STRATA_UNPOISON(p, sizeof(void*));
-      s->free = *static_cast<void**>(p);
-      hand_out(p, bytes);
-    } else if (s->carve < s->end) {
-      // A fresh span: bump, touching no block (`end` is a whole number of
-      // blocks from the span's start, so any room left holds a block).
-      p = s->carve;
-      s->carve += s->size;
-      STRATA_UNPOISON(p, bytes);
-    } else {
+    void* p = take_block(current_for(bytes, alignment), bytes);
+    if (ABSL_PREDICT_FALSE(p == nullptr)) {
       return next_span_or_slow(bytes, alignment);
     }
-    s->usage += usage_of(bytes);
     checked_.on_allocate(p, bytes, alignment);
     return p;
   }
@@ -461,13 +449,32 @@ class size_class_resource final
            static_cast<unsigned>(std::countr_zero(kHeaderLine));
   }
 
-  // Under AddressSanitizer, leaves exactly the `bytes` asked for of a free
-  // block addressable, once its link has been read (the rest stays
-  // poisoned, so a write past them is reported); nothing otherwise.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE static void hand_out(
-      [[maybe_unused]] void* p, [[maybe_unused]] std::size_t bytes) noexcept {
-    STRATA_POISON(p, sizeof(void*));
+  // A block of span `s` for `bytes`, counted in its usage: a pop from its
+  // free list or a bump of its carve point; nullptr when it is full
+  // (sentinel_ always is). The body of the fast path, and of the slow
+  // path's loop over a class's spans. Under AddressSanitizer, exactly the
+  // bytes asked for come out addressable (a free block's link only while
+  // it is read), so a write past them is reported.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static void* take_block(
+      span* s, std::size_t bytes) noexcept {
+    void* p = s->free;
+    if (ABSL_PREDICT_TRUE(p != nullptr)) {
+      STRATA_UNPOISON(p, sizeof(void*));
+      s->free = *static_cast<void**>(p);
+      STRATA_POISON(p, sizeof(void*));
+    } else if (s->carve < s->end) {
+      // A fresh span: bump, touching no block (`end` is a whole number of
+      // blocks from the span's start, so any room left holds a block).
+      p = s->carve;
+      s->carve += s->size;
+      ABSL_ASSUME(p !=
+                  nullptr);  // spans are never at 0: the caller's test folds
+    } else {
+      return nullptr;
+    }
     STRATA_UNPOISON(p, bytes);
+    s->usage += usage_of(bytes);
+    return p;
   }
 
   // Puts `p` back on its span's free list. A span whose last block in use
