@@ -23,7 +23,8 @@
 //   reclaim              ReclaimGivesBackEmptySpansKeepingAFew,
 //                        ReclaimGivesBackAnEmptyCurrentSpan
 //   stats                StatsCountClassesBytesAndWaste,
-//                        StatsKeepThePeakOfBytesHeld
+//                        StatsKeepThePeakOfBytesHeld,
+//                        StatsCountTheAllocationsThatWentUpstream
 //   checked builds       CheckedBuildsAbortOnSizeMismatch
 //   AddressSanitizer     UseAfterFreeIsReported,
 //                        OnlyTheBytesAskedForAreAddressable
@@ -42,6 +43,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -709,6 +711,42 @@ TEST_F(SizeClassResourceTest, StatsKeepThePeakOfBytesHeld) {
     EXPECT_EQ(s.peak_bytes_held, peak) << bytes;
     slabs.deallocate(small, 64, 8);
   }
+}
+
+// misses counts each allocation that took memory from the upstream: a new
+// slab span, a new page heap span, a large block. An allocation that reuses
+// an empty span kept from before is served from memory held, and is not one.
+TEST_F(SizeClassResourceTest, StatsCountTheAllocationsThatWentUpstream) {
+  size_class_resource slabs({}, &upstream_);
+  EXPECT_EQ(slabs.stats().misses, 0u);
+  // Spans and large blocks only grow while nothing is freed, so each
+  // allocation's misses are what it added to them.
+  const auto taken = [&] {
+    const size_class_resource_stats s = slabs.stats();
+    std::size_t count = s.page_spans + s.large_blocks;
+    for (const size_class_stats& c : s.classes) count += c.spans;
+    return count;
+  };
+  const std::array<std::size_t, 4> kinds = {64, 900, 2000, 100000};
+  std::vector<std::pair<void*, std::size_t>> blocks;
+  std::size_t expected = 0;
+  for (int i = 0; i < 60; ++i) {
+    for (const std::size_t bytes : kinds) {
+      const std::size_t before = taken();
+      blocks.emplace_back(slabs.allocate(bytes, 8), bytes);
+      expected += taken() - before;
+      ASSERT_EQ(slabs.stats().misses, expected) << bytes << " #" << i;
+    }
+  }
+  EXPECT_GE(expected, 4u + 4u);  // more than one span of 900 and of 2000
+  for (const auto& [p, bytes] : blocks) slabs.deallocate(p, bytes, 8);
+  EXPECT_EQ(slabs.stats().misses, expected);
+  // The kept empty spans serve these; only the large block is a miss.
+  for (const std::size_t bytes : kinds) {
+    void* p = slabs.allocate(bytes, 8);
+    slabs.deallocate(p, bytes, 8);
+  }
+  EXPECT_EQ(slabs.stats().misses, expected + 1);
 }
 
 TEST(SizeClassResourceDeathTest, CheckedBuildsAbortOnSizeMismatch) {

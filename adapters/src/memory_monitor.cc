@@ -135,6 +135,7 @@ monitor_sample fields_of(const size_class_resource_stats& s) {
   return {{"bytes_in_use", as_value(s.bytes_in_use)},
           {"bytes_held", as_value(s.bytes_held)},
           {"peak_bytes_held", as_value(s.peak_bytes_held)},
+          {"misses", as_value(s.misses)},
           {"internal_waste", as_value(s.internal_waste)},
           {"large_blocks", as_value(s.large_blocks)}};
 }

@@ -293,6 +293,7 @@ page_heap::span* page_heap::new_span() {
   if (all_ != nullptr) all_->prev = s;
   all_ = s;
   ++spans_;
+  ++spans_taken_;
   held_bytes_ += span_size_;
   // All but the header's line: the pages, and the header lines other spans
   // use.
@@ -350,6 +351,7 @@ void page_heap::release() noexcept {
 page_heap::stats_snapshot page_heap::stats() const noexcept {
   stats_snapshot result;
   result.spans = spans_;
+  result.spans_taken = spans_taken_;
   for (std::size_t length = 1; length < kPagesPerSpan; ++length) {
     for (std::uint32_t n = runs_[length]; n != kNone; n = nodes_[n].next) {
       result.pages_free += length;

@@ -63,6 +63,7 @@ class page_heap {
 
   struct stats_snapshot {
     std::size_t spans = 0;
+    std::size_t spans_taken = 0;  // from the upstream, ever
     std::size_t pages_in_use = 0;
     std::size_t pages_free = 0;                     // in held spans
     std::array<std::size_t, kPagesPerSpan> runs{};  // free runs by length
@@ -189,7 +190,8 @@ class page_heap {
   std::uint32_t unused_ = kNone;            // unused nodes
   std::size_t blocks_ = 0;                  // blocks in use
   std::size_t spans_ = 0;
-  std::size_t empties_ = 0;  // whole free spans, listed in runs_[usable_]
+  std::size_t spans_taken_ = 0;  // new_span() calls that succeeded
+  std::size_t empties_ = 0;      // whole free spans, listed in runs_[usable_]
   span* all_ = nullptr;
   owner_counter held_bytes_;
   owner_counter reclaimable_bytes_;
