@@ -2,6 +2,7 @@
 //
 //   class table          DefaultTableWastesAtMostAQuarterAbove32Bytes,
 //                        DefaultClassesAbove1KiBAreWholePages,
+//                        EveryDefaultClassAbove1KiBTakesMorePages,
 //                        CustomClassesAreUsed,
 //                        EveryRequestLandsInTheClassItIsToldOf,
 //                        InvalidClassListsThrowNamingTheProblem,
@@ -106,6 +107,30 @@ TEST_F(SizeClassResourceTest, DefaultClassesAbove1KiBAreWholePages) {
   }
 }
 
+// No two default classes take the same pages: a block of each class above
+// 1 KiB takes more of the page heaps than one of the class below it (which
+// a 128-byte step did not, above 16 KiB in the big heap's 256-byte pages).
+TEST_F(SizeClassResourceTest, EveryDefaultClassAbove1KiBTakesMorePages) {
+  for (const std::size_t span :
+       {std::size_t{16} << 10, std::size_t{64} << 10, std::size_t{512} << 10}) {
+    size_class_resource slabs(
+        {.largest_class = std::size_t{64} << 10, .span_size = span},
+        &upstream_);
+    std::size_t below = 0;
+    std::size_t classes = 0;
+    for (const std::size_t size : slabs.class_sizes()) {
+      if (size <= 1024 || slabs.class_size_for(size, 8) != size) continue;
+      void* p = slabs.allocate(size, 8);
+      const std::size_t pages = slabs.stats().pages_in_use;
+      slabs.deallocate(p, size, 8);
+      EXPECT_GT(pages, below) << size << " at span_size " << span;
+      below = pages;
+      ++classes;
+    }
+    EXPECT_GT(classes, 1u) << span;
+  }
+}
+
 TEST_F(SizeClassResourceTest, CustomClassesAreUsed) {
   const std::array<std::size_t, 4> classes = {16, 48, 96, 4096};
   size_class_resource slabs({.classes = classes}, &upstream_);
@@ -184,8 +209,8 @@ TEST_F(SizeClassResourceTest, InvalidClassListsThrowNamingTheProblem) {
 }
 
 // class_sizes() gives a table in the form `classes` takes, so a user can
-// copy the default table and change one class: the default tables (272
-// classes with the default largest_class, 2,064 at 256 KiB), and the largest
+// copy the default table and change one class: the default tables (208
+// classes with the default largest_class, 1,104 at 256 KiB), and the largest
 // table there can be, every multiple of 8 up to 256 KiB, are valid lists.
 TEST_F(SizeClassResourceTest, AnyTableGoesBackAsACustomList) {
   for (const std::size_t largest :

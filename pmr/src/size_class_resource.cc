@@ -20,7 +20,7 @@ constexpr std::size_t kMaxClassSize = 256 << 10;
 // No cap on the number of classes of its own: strictly increasing multiples
 // of 8 up to kMaxClassSize are at most this many, which the page heap
 // classes' uint16 size index holds, so any table class_sizes() returns
-// (272 classes by default, 2,064 with largest_class at 256 KiB) can be given
+// (208 classes by default, 1,104 with largest_class at 256 KiB) can be given
 // back as a custom list.
 constexpr std::size_t kMaxClasses = kMaxClassSize / 8;
 static_assert(kMaxClasses <= std::numeric_limits<std::uint16_t>::max());
@@ -45,14 +45,19 @@ constexpr std::size_t kMinBlocksPerSpan = 8;
 // (1, 1.25, 1.5 and 1.75 times it) to `slab_limit`, so a request above 32
 // bytes wastes at most a fifth of its block; then a class every `heap_step`
 // bytes (a power of two: the page heap's page, or finer), where the page
-// heap's runs make finer classes cost no slabs. Those classes are whole
-// multiples of heap_step, and `largest` is always the last class: with
-// pages larger than 1 KiB (spans of 512 KiB and more), stepping from
-// slab_limit gave classes of a page and a half and stopped short of
+// heap's runs make finer classes cost no slabs, and above `heap_limit` (the
+// largest block of that heap) a class every `big_step` bytes, the big page
+// heap's page. Those classes are whole multiples of their step, so no two
+// take the same pages (a 128-byte step above 16 KiB, in 256-byte pages,
+// named half its classes for nothing), and `largest` is always the last
+// class: with pages larger than 1 KiB (spans of 512 KiB and more), stepping
+// from slab_limit gave classes of a page and a half and stopped short of
 // `largest`.
 std::vector<std::size_t> default_classes(std::size_t largest,
                                          std::size_t slab_limit,
-                                         std::size_t heap_step) {
+                                         std::size_t heap_step,
+                                         std::size_t heap_limit,
+                                         std::size_t big_step) {
   std::vector<std::size_t> classes;
   for (std::size_t size = 8; size <= std::min<std::size_t>(64, largest);
        size += 8) {
@@ -64,8 +69,12 @@ std::vector<std::size_t> default_classes(std::size_t largest,
     }
   }
   if (largest > slab_limit) {
-    for (std::size_t size = (slab_limit / heap_step + 1) * heap_step;
-         size < largest; size += heap_step) {
+    std::size_t size = (slab_limit / heap_step + 1) * heap_step;
+    for (; size < largest && size <= heap_limit; size += heap_step) {
+      classes.push_back(size);
+    }
+    for (size = (size + big_step - 1) / big_step * big_step; size < largest;
+         size += big_step) {
       classes.push_back(size);
     }
     classes.push_back(largest);
@@ -134,10 +143,12 @@ size_class_resource::size_class_resource(const size_class_options& options,
                 options_.max_empty_page_spans, options_.keep_empty_spans,
                 upstream) {
   if (options_.classes.empty()) {
-    // Above the slabs, a class per page, or per 128 bytes if pages are
-    // smaller: the index steps by 128.
+    // Above the slabs, a class per page of the heap that serves it, or per
+    // 128 bytes if pages are smaller: the index steps by 128.
     sizes_ = default_classes(options_.largest_class, kSmallLimit,
-                             std::max(heap_.page_size(), kLargeStep));
+                             std::max(heap_.page_size(), kLargeStep),
+                             heap_.max_pages() * heap_.page_size(),
+                             std::max(big_heap_.page_size(), kLargeStep));
   } else {
     validate(options_.classes);
     sizes_.assign(options_.classes.begin(), options_.classes.end());

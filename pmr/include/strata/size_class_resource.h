@@ -40,16 +40,16 @@
 //     to 1 KiB: a class holds a part-empty span or two whatever its
 //     population, and on the mixed working set 64 KiB slabs held 0.08 byte
 //     more per byte live.
-//   - Classes above 1 KiB (the default table has one every 128 bytes there)
-//     are served from internal::page_heap: a block is a run of pages (128
-//     bytes with the default 16 KiB span), taken best fit from any span, and
-//     a freed run merges with free neighbours. Slabs for those sizes would
-//     hold few blocks each, and blocks freed at random leave most of a
-//     class's slabs part empty: on the benchmarks' mixed working set, slabs
-//     for every class held 1.40-1.55 bytes upstream per byte live, this
-//     1.17-1.23. It costs a call out of line and about 200 instructions
-//     (slab blocks: 30, inline), on sizes where the caller writes a
-//     kilobyte or more.
+//   - Classes above 1 KiB (the default table has one every 128 bytes there,
+//     every 256 above 16 KiB: one per page) are served from
+//     internal::page_heap: a block is a run of pages (128 bytes with the
+//     default 16 KiB span), taken best fit from any span, and a freed run
+//     merges with free neighbours. Slabs for those sizes would hold few blocks
+//     each, and blocks freed at random leave most of a class's slabs part
+//     empty: on the benchmarks' mixed working set, slabs for every class
+//     held 1.40-1.55 bytes upstream per byte live, this 1.17-1.23. It costs a
+//     call out of line and about 200 instructions (slab blocks: 30, inline), on
+//     sizes where the caller writes a kilobyte or more.
 //   - Page heap spans are small (span_size, 16 KiB) for the same reason as
 //     slab spans: a span goes back only when all its pages are free, and
 //     small spans empty more often, so the memory held follows the bytes in
@@ -140,9 +140,10 @@ struct size_class_options {
   /// The block sizes, strictly increasing multiples of 8, at most 256 KiB;
   /// any table class_sizes() returns is valid here. Empty: the default
   /// table: 8-byte steps to 64, four classes per power of two up to 1 KiB
-  /// (at most 25% internal waste above 32 bytes), then one every 128 bytes
-  /// or page, whichever is larger (at most 12% with the default span_size),
-  /// up to `largest_class`. The list is copied.
+  /// (at most 25% internal waste above 32 bytes), then one every page of
+  /// the page heap that serves it, or every 128 bytes if pages are smaller
+  /// (at most 12% with the default span_size), up to `largest_class`. The
+  /// list is copied.
   std::span<const std::size_t> classes = {};
   /// The largest class of the default table (a power of two, 64 B to
   /// 256 KiB); requests above it go to the upstream.
