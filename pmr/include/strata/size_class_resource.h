@@ -214,8 +214,8 @@ struct size_class_resource_stats {
   /// the upstream and the resource show here; a larger max_empty_spans or
   /// max_empty_page_spans keeps them. The allocations served from memory
   /// already held, the hits, are not counted: the count costs the fast
-  /// path an add, which made UnorderedMapString 1% slower (61.3-62.7 rather
-  /// than 60.4-61.3 ns per element).
+  /// path an add, which made a driver of the UnorderedMapString benchmark
+  /// about 1% slower (61.3-62.7 rather than 60.4-61.3 ns per element).
   std::size_t misses = 0;
   /// Bytes lost to rounding up to a class, in blocks in use.
   std::size_t internal_waste = 0;
