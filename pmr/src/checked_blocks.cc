@@ -1,5 +1,6 @@
 #include "strata/internal/checked_blocks.h"
 
+#include <new>
 #include <string>
 
 #include "absl/strings/str_format.h"
@@ -16,19 +17,47 @@ constexpr std::size_t kMaxFreedRemembered = std::size_t{1} << 16;
 }  // namespace
 
 std::uint64_t checked_blocks::on_allocate(const void* p, std::size_t size,
-                                          std::size_t alignment) {
+                                          std::size_t alignment) noexcept {
   std::lock_guard lock(mu_);
-  const std::uint64_t sequence = next_sequence_++;
-  live_.insert_or_assign(p, block{size, alignment, sequence});
+  const block record{size, alignment, next_sequence_++};
   freed_.erase(p);
-  return sequence;
+  try {
+    live_.insert_or_assign(p, record);  // a throw changes nothing
+  } catch (const std::bad_alloc&) {
+    if (spares_ == kSpareRecords) {
+      report_misuse(resource_, p,
+                    "checked build: out of memory to record the blocks "
+                    "handed out, and every spare record in use");
+    }
+    (*spare_)[spares_++] = {p, record};
+    return record.sequence;
+  }
+  move_spares();
+  return record.sequence;
+}
+
+void checked_blocks::move_spares() noexcept {
+  try {
+    for (; spares_ > 0; --spares_) {
+      const spare_record& spare = (*spare_)[spares_ - 1];
+      live_.insert_or_assign(spare.p, spare.record);
+    }
+  } catch (const std::bad_alloc&) {
+    // The rest wait for the next allocation.
+  }
 }
 
 void checked_blocks::on_deallocate(const void* p, std::size_t size,
-                                   std::size_t alignment) {
+                                   std::size_t alignment) noexcept {
   std::lock_guard lock(mu_);
   const auto it = live_.find(p);
+  spare_record* spare = nullptr;
   if (it == live_.end()) {
+    for (std::size_t i = 0; i < spares_; ++i) {
+      if ((*spare_)[i].p == p) spare = &(*spare_)[i];
+    }
+  }
+  if (it == live_.end() && spare == nullptr) {
     report_misuse(
         resource_, p,
         freed_.contains(p)
@@ -38,34 +67,55 @@ void checked_blocks::on_deallocate(const void* p, std::size_t size,
                               "hold (%u bytes, alignment %u)",
                               size, alignment));
   }
-  if (it->second.size != size) {
+  const block& record = spare != nullptr ? spare->record : it->second;
+  if (record.size != size) {
     report_misuse(resource_, p,
                   absl::StrFormat("deallocate with size %u, but the block was "
                                   "allocated with size %u",
-                                  size, it->second.size));
+                                  size, record.size));
   }
-  if (it->second.alignment != alignment) {
+  if (record.alignment != alignment) {
     report_misuse(resource_, p,
                   absl::StrFormat("deallocate with alignment %u, but the block "
                                   "was allocated with alignment %u",
-                                  alignment, it->second.alignment));
+                                  alignment, record.alignment));
   }
-  live_.erase(it);
+  if (spare != nullptr) {
+    *spare = (*spare_)[--spares_];
+  } else {
+    live_.erase(it);
+  }
+  remember_freed(p);
+}
+
+void checked_blocks::remember_freed(const void* p) noexcept {
   if (freed_.size() >= kMaxFreedRemembered) freed_.clear();
-  freed_.insert(p);
+  try {
+    freed_.insert(p);
+  } catch (const std::bad_alloc&) {
+    // A double free of what is forgotten reads as a foreign pointer: it
+    // still aborts, with the less precise message.
+    freed_.clear();
+  }
 }
 
 void checked_blocks::forget_all() {
   std::lock_guard lock(mu_);
   live_.clear();
   freed_.clear();
+  spares_ = 0;
 }
 
 void checked_blocks::forget_since(std::uint64_t first) {
   std::lock_guard lock(mu_);
-  absl::erase_if(live_, [first](const auto& entry) {
+  std::erase_if(live_, [first](const auto& entry) {
     return entry.second.sequence >= first;
   });
+  for (std::size_t i = spares_; i-- > 0;) {
+    if ((*spare_)[i].record.sequence >= first) {
+      (*spare_)[i] = (*spare_)[--spares_];
+    }
+  }
   freed_.clear();
 }
 

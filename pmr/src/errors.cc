@@ -19,9 +19,11 @@ void throw_bad_size() { throw std::bad_alloc(); }
 
 void report_misuse(std::string_view resource, const void* pointer,
                    std::string_view what) {
-  const std::string message =
-      absl::StrFormat("strata: %s: %s (pointer %p)\n", resource, what, pointer);
-  std::fputs(message.c_str(), stderr);
+  // Straight to stderr, with no string to build: the misuse may be running
+  // out of memory.
+  std::fprintf(stderr, "strata: %.*s: %.*s (pointer %p)\n",
+               static_cast<int>(resource.size()), resource.data(),
+               static_cast<int>(what.size()), what.data(), pointer);
   std::fflush(stderr);
   std::abort();
 }

@@ -20,8 +20,9 @@ throw_invalid_alignment(std::string_view resource, std::size_t alignment);
 /// would overflow once rounded up or padded).
 [[noreturn]] ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD void throw_bad_size();
 
-/// Prints "strata: <resource>: <what> (pointer <p>)" to stderr and aborts.
-/// Used by checked builds when a caller misuses a resource.
+/// Prints "strata: <resource>: <what> (pointer <p>)" to stderr and aborts,
+/// allocating nothing. Used by checked builds when a caller misuses a
+/// resource.
 [[noreturn]] ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD void report_misuse(
     std::string_view resource, const void* pointer, std::string_view what);
 
