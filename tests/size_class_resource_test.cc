@@ -763,7 +763,14 @@ TEST_F(SizeClassResourceTest, StatsCountTheAllocationsThatWentUpstream) {
       ASSERT_EQ(slabs.stats().misses, expected) << bytes << " #" << i;
     }
   }
-  EXPECT_GE(expected, 4u + 4u);  // more than one span of 900 and of 2000
+  // More than one span of 900 (in the 1 KiB class) and of 2000 bytes.
+  const size_class_resource_stats full = slabs.stats();
+  const std::vector<std::size_t> sizes = slabs.class_sizes();
+  const auto class_900 = static_cast<std::size_t>(
+      std::find(sizes.begin(), sizes.end(), slabs.class_size_for(900, 8)) -
+      sizes.begin());
+  EXPECT_GT(full.classes.at(class_900).spans, 1u);
+  EXPECT_GT(full.page_spans, 1u);
   for (const auto& [p, bytes] : blocks) slabs.deallocate(p, bytes, 8);
   EXPECT_EQ(slabs.stats().misses, expected);
   // The kept empty spans serve these; only the large block is a miss.
@@ -772,6 +779,14 @@ TEST_F(SizeClassResourceTest, StatsCountTheAllocationsThatWentUpstream) {
     slabs.deallocate(p, bytes, 8);
   }
   EXPECT_EQ(slabs.stats().misses, expected + 1);
+
+  // A call that fails counts nothing: here the page heap takes its first
+  // span, then cannot grow its node array, and gives the span back.
+  size_class_resource fresh({}, &upstream_);
+  upstream_.fail_after(2);
+  EXPECT_THROW(static_cast<void>(fresh.allocate(2000, 8)), std::bad_alloc);
+  EXPECT_EQ(fresh.stats().misses, 0u);
+  EXPECT_EQ(fresh.stats().bytes_held, 0u);
 }
 
 TEST(SizeClassResourceDeathTest, CheckedBuildsAbortOnSizeMismatch) {

@@ -201,6 +201,7 @@ void* page_heap::allocate(std::size_t pages) {
       throw;
     }
   }
+  if (fresh != nullptr) ++spans_taken_;  // counted once the call succeeds
   std::uint32_t n = 0;
   if (fresh != nullptr) {
     n = take_node();
@@ -293,7 +294,6 @@ page_heap::span* page_heap::new_span() {
   if (all_ != nullptr) all_->prev = s;
   all_ = s;
   ++spans_;
-  ++spans_taken_;
   held_bytes_ += span_size_;
   // All but the header's line: the pages, and the header lines other spans
   // use.

@@ -208,14 +208,16 @@ struct size_class_resource_stats {
   /// grows its node array the upstream briefly holds the old copy too,
   /// which this does not count (at most a few KiB).
   std::size_t peak_bytes_held = 0;
-  /// Allocations that had to take memory from the upstream since
+  /// Allocations that took a span or a block from the upstream since
   /// construction: each new slab or page heap span, and each block the
-  /// upstream serves directly (see large_blocks). Spans that thrash between
-  /// the upstream and the resource show here; a larger max_empty_spans or
-  /// max_empty_page_spans keeps them. The allocations served from memory
-  /// already held, the hits, are not counted: the count costs the fast
-  /// path an add, which made a driver of the UnorderedMapString benchmark
-  /// about 1% slower (61.3-62.7 rather than 60.4-61.3 ns per element).
+  /// upstream serves directly (see large_blocks); not the page heap's
+  /// growth of its own node array (it doubles, so it is rare), nor a call
+  /// that failed. Spans that thrash between the upstream and the resource
+  /// show here; a larger max_empty_spans or max_empty_page_spans keeps
+  /// them. The allocations served from memory already held, the hits, are
+  /// not counted: the count costs the fast path an add, which made a driver
+  /// of the UnorderedMapString benchmark about 2% slower (61.3-62.7 rather
+  /// than 60.4-61.3 ns per element, the six lowest of 14 alternated runs).
   std::size_t misses = 0;
   /// Bytes lost to rounding up to a class, in blocks in use.
   std::size_t internal_waste = 0;

@@ -190,7 +190,7 @@ class page_heap {
   std::uint32_t unused_ = kNone;            // unused nodes
   std::size_t blocks_ = 0;                  // blocks in use
   std::size_t spans_ = 0;
-  std::size_t spans_taken_ = 0;  // new_span() calls that succeeded
+  std::size_t spans_taken_ = 0;  // by allocate() calls that succeeded
   std::size_t empties_ = 0;      // whole free spans, listed in runs_[usable_]
   span* all_ = nullptr;
   owner_counter held_bytes_;
