@@ -1,15 +1,19 @@
-// Tests of the checked builds' block registry (internal::checked_blocks) when
-// the global heap it grows from fails:
+// What the resources keep in tables from the global heap when that heap
+// fails (the tables are node-based: absl's flat tables are left unusable by
+// a resize that throws):
 //
-//   ABlockHandedOutWhileTheHeapFailsIsNotLost,
-//   ADoubleFreeOfAWaitingRecordIsStillCaught,
-//   RunningOutOfSpareRecordsAbortsWithAMessage
+//   checked builds' block registry
+//                        ABlockHandedOutWhileTheHeapFailsIsNotLost,
+//                        WaitingRecordsMoveIntoTheTableOnceTheHeapWorks,
+//                        ADoubleFreeOfAWaitingRecordIsStillCaught,
+//                        AWrongSizeOfAWaitingRecordIsStillCaught,
+//                        ARewindOrResetForgetsWaitingRecords,
+//                        RunningOutOfSpareRecordsAbortsWithAMessage
+//   large blocks         ALargeBlockThatCannotBeRecordedGoesBack
+//   sync pool blocks     APooledBlockThatCannotBeRecordedGoesBack
 //
-// A resource records a block after taking it, so a registry that threw there
-// would lose the block. This binary replaces the global operator new (and
-// nothing else does), so it is a test executable of its own.
-
-#include "strata/internal/checked_blocks.h"
+// This binary replaces the global operator new (and nothing else does), so
+// it is a test executable of its own.
 
 #include <cstddef>
 #include <cstdlib>
@@ -19,8 +23,10 @@
 
 #include "gtest/gtest.h"
 
+#include "strata/internal/checked_blocks.h"
 #include "strata/monotonic_arena.h"
 #include "strata/size_class_resource.h"
+#include "strata/sync_pool_resource.h"
 
 namespace {
 
@@ -32,7 +38,7 @@ bool heap_fails = false;
 }  // namespace
 
 // GCC sees these inlined into delete expressions and takes free() for a
-// mismatch with new; here free() is the match of the malloc() above.
+// mismatch with new; here free() is the match of the malloc() below.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
@@ -48,10 +54,12 @@ void operator delete(void* p, std::size_t /*bytes*/) noexcept { std::free(p); }
 namespace strata {
 namespace {
 
-constexpr std::size_t kBlocks = 40;  // the registry grows on the way
+// Every record made while the heap fails needs a node, so none of these
+// gets into the registry's table: all wait in spare records.
+constexpr std::size_t kBlocks = 40;
 
-// Allocates kBlocks blocks of `bytes` with the heap failing; the resource is
-// warm, so only the registry wants memory.
+// Allocates `count` blocks of `bytes` with the heap failing. The resources
+// are warm, so only their tables want memory.
 std::vector<void*> allocate_while_the_heap_fails(std::pmr::memory_resource& r,
                                                  std::size_t bytes,
                                                  std::size_t count = kBlocks) {
@@ -69,6 +77,44 @@ std::vector<void*> allocate_while_the_heap_fails(std::pmr::memory_resource& r,
   heap_fails = false;
   return blocks;
 }
+
+// Whether allocate(bytes) threw std::bad_alloc with the heap failing (the
+// flag is down again before anything else runs).
+bool allocation_fails_while_the_heap_fails(std::pmr::memory_resource& r,
+                                           std::size_t bytes) {
+  heap_fails = true;
+  try {
+    void* p = r.allocate(bytes, 8);
+    heap_fails = false;
+    r.deallocate(p, bytes, 8);
+    return false;
+  } catch (const std::bad_alloc&) {
+    heap_fails = false;
+    return true;
+  }
+}
+
+// An upstream that counts what it holds and takes no memory of the global
+// heap for it.
+class counting_upstream : public std::pmr::memory_resource {
+ public:
+  std::size_t bytes = 0;
+
+ private:
+  void* do_allocate(std::size_t n, std::size_t alignment) override {
+    void* p = std::pmr::new_delete_resource()->allocate(n, alignment);
+    bytes += n;
+    return p;
+  }
+  void do_deallocate(void* p, std::size_t n, std::size_t alignment) override {
+    bytes -= n;
+    std::pmr::new_delete_resource()->deallocate(p, n, alignment);
+  }
+  bool do_is_equal(
+      const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+};
 
 class CheckedBlocksTest : public ::testing::Test {
  protected:
@@ -96,6 +142,25 @@ TEST_F(CheckedBlocksTest, ABlockHandedOutWhileTheHeapFailsIsNotLost) {
   for (void* p : blocks) arena.deallocate(p, 64, 8);
 }
 
+// The next allocation with a working heap moves the waiting records into
+// the table, where deallocation still finds them, and still checks them.
+TEST_F(CheckedBlocksTest, WaitingRecordsMoveIntoTheTableOnceTheHeapWorks) {
+  size_class_resource slabs({}, std::pmr::new_delete_resource());
+  slabs.deallocate(slabs.allocate(64, 8), 64, 8);
+  std::vector<void*> blocks = allocate_while_the_heap_fails(slabs, 64);
+  blocks.push_back(slabs.allocate(64, 8));  // moves the records
+  // Out of memory again: the records are in the table now, not the spare
+  // slots, so this many more fit in the spare slots once more.
+  std::vector<void*> more =
+      allocate_while_the_heap_fails(slabs, 64, kBlocks + 20);
+  for (void* p : more) slabs.deallocate(p, 64, 8);
+  EXPECT_DEATH(slabs.deallocate(blocks.front(), 32, 8),
+               "deallocate with size 32, but the block was allocated with "
+               "size 64");
+  for (void* p : blocks) slabs.deallocate(p, 64, 8);
+  EXPECT_EQ(slabs.stats().bytes_in_use, 0u);
+}
+
 TEST_F(CheckedBlocksTest, ADoubleFreeOfAWaitingRecordIsStillCaught) {
   EXPECT_DEATH(
       {
@@ -108,7 +173,10 @@ TEST_F(CheckedBlocksTest, ADoubleFreeOfAWaitingRecordIsStillCaught) {
         slabs.deallocate(blocks.back(), 64, 8);
         slabs.deallocate(blocks.back(), 64, 8);
       },
-      "double free|does not hold");
+      "double free");
+}
+
+TEST_F(CheckedBlocksTest, AWrongSizeOfAWaitingRecordIsStillCaught) {
   EXPECT_DEATH(
       {
         size_class_resource slabs({}, std::pmr::new_delete_resource());
@@ -120,6 +188,32 @@ TEST_F(CheckedBlocksTest, ADoubleFreeOfAWaitingRecordIsStillCaught) {
       "deallocate with size 32, but the block was allocated with size 64");
 }
 
+// An arena's rewind() and reset() drop the records of the blocks they drop,
+// waiting ones too: giving one back afterwards is a foreign pointer.
+TEST_F(CheckedBlocksTest, ARewindOrResetForgetsWaitingRecords) {
+  EXPECT_DEATH(
+      {
+        monotonic_arena arena({}, std::pmr::new_delete_resource());
+        arena.deallocate(arena.allocate(64, 8), 64, 8);
+        const arena_mark before = arena.mark();
+        const std::vector<void*> blocks =
+            allocate_while_the_heap_fails(arena, 64);
+        arena.rewind(before);
+        arena.deallocate(blocks.back(), 64, 8);
+      },
+      "does not hold");
+  EXPECT_DEATH(
+      {
+        monotonic_arena arena({}, std::pmr::new_delete_resource());
+        arena.deallocate(arena.allocate(64, 8), 64, 8);
+        const std::vector<void*> blocks =
+            allocate_while_the_heap_fails(arena, 64);
+        arena.reset();
+        arena.deallocate(blocks.back(), 64, 8);
+      },
+      "does not hold");
+}
+
 TEST_F(CheckedBlocksTest, RunningOutOfSpareRecordsAbortsWithAMessage) {
   EXPECT_DEATH(
       {
@@ -129,6 +223,54 @@ TEST_F(CheckedBlocksTest, RunningOutOfSpareRecordsAbortsWithAMessage) {
       },
       "size_class_resource: checked build: out of memory to record the "
       "blocks handed out");
+}
+
+// A block the upstream serves directly is remembered in a table; when that
+// cannot grow, the block goes back and the call throws, and the table still
+// works. Between failures, successful allocations grow it.
+TEST(HeapFailureTest, ALargeBlockThatCannotBeRecordedGoesBack) {
+  counting_upstream upstream;
+  {
+    size_class_resource slabs({}, &upstream);
+    constexpr std::size_t kLarge = 100000;
+    std::vector<void*> blocks;
+    for (int i = 0; i < 40; ++i) {
+      const std::size_t held = upstream.bytes;
+      EXPECT_TRUE(allocation_fails_while_the_heap_fails(slabs, kLarge)) << i;
+      EXPECT_EQ(upstream.bytes, held) << i;
+      blocks.push_back(slabs.allocate(kLarge, 8));
+    }
+    EXPECT_EQ(slabs.stats().large_blocks, blocks.size());
+    for (void* p : blocks) slabs.deallocate(p, kLarge, 8);
+    EXPECT_EQ(slabs.stats().large_blocks, 0u);
+    EXPECT_EQ(upstream.bytes, 0u);
+  }
+  EXPECT_EQ(upstream.bytes, 0u);
+}
+
+// The sync pool remembers each block it takes from the upstream; when that
+// record cannot be made the block goes back and the call throws. The pool
+// works on, and gives everything back at its destruction.
+TEST(HeapFailureTest, APooledBlockThatCannotBeRecordedGoesBack) {
+  counting_upstream upstream;
+  {
+    sync_pool_resource pool({}, &upstream);
+    // This thread's cache exists (it comes from the global heap), and holds
+    // no 256-byte block: the next one comes from the upstream.
+    pool.deallocate(pool.allocate(64, 8), 64, 8);
+    const std::size_t held = upstream.bytes;
+    EXPECT_TRUE(allocation_fails_while_the_heap_fails(pool, 256));
+    EXPECT_EQ(upstream.bytes, held);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 200; ++i) {
+      // Fails, or is served by a block the pool holds already.
+      static_cast<void>(allocation_fails_while_the_heap_fails(pool, 256));
+      blocks.push_back(pool.allocate(256, 8));
+    }
+    for (void* p : blocks) pool.deallocate(p, 256, 8);
+    EXPECT_EQ(pool.stats().blocks_in_use, 0u);
+  }
+  EXPECT_EQ(upstream.bytes, 0u);
 }
 
 }  // namespace

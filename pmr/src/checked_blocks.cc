@@ -1,9 +1,8 @@
 #include "strata/internal/checked_blocks.h"
 
+#include <cstdio>
 #include <new>
 #include <string>
-
-#include "absl/strings/str_format.h"
 
 #include "strata/internal/errors.h"
 
@@ -57,28 +56,34 @@ void checked_blocks::on_deallocate(const void* p, std::size_t size,
       if ((*spare_)[i].p == p) spare = &(*spare_)[i];
     }
   }
+  // The messages are formatted on the stack: this may run out of memory.
+  char what[160];
   if (it == live_.end() && spare == nullptr) {
-    report_misuse(
-        resource_, p,
-        freed_.contains(p)
-            ? absl::StrFormat("double free (%u bytes, alignment %u)", size,
-                              alignment)
-            : absl::StrFormat("deallocate of a pointer this resource does not "
-                              "hold (%u bytes, alignment %u)",
-                              size, alignment));
+    if (freed_.contains(p)) {
+      std::snprintf(what, sizeof(what),
+                    "double free (%zu bytes, alignment %zu)", size, alignment);
+    } else {
+      std::snprintf(what, sizeof(what),
+                    "deallocate of a pointer this resource does not hold (%zu "
+                    "bytes, alignment %zu)",
+                    size, alignment);
+    }
+    report_misuse(resource_, p, what);
   }
   const block& record = spare != nullptr ? spare->record : it->second;
   if (record.size != size) {
-    report_misuse(resource_, p,
-                  absl::StrFormat("deallocate with size %u, but the block was "
-                                  "allocated with size %u",
-                                  size, record.size));
+    std::snprintf(what, sizeof(what),
+                  "deallocate with size %zu, but the block was allocated with "
+                  "size %zu",
+                  size, record.size);
+    report_misuse(resource_, p, what);
   }
   if (record.alignment != alignment) {
-    report_misuse(resource_, p,
-                  absl::StrFormat("deallocate with alignment %u, but the block "
-                                  "was allocated with alignment %u",
-                                  alignment, record.alignment));
+    std::snprintf(what, sizeof(what),
+                  "deallocate with alignment %zu, but the block was allocated "
+                  "with alignment %zu",
+                  alignment, record.alignment);
+    report_misuse(resource_, p, what);
   }
   if (spare != nullptr) {
     *spare = (*spare_)[--spares_];

@@ -1,10 +1,9 @@
 #include "strata/internal/thread_slots.h"
 
 #include <mutex>
+#include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include "absl/container/flat_hash_map.h"
 
 namespace strata::internal {
 namespace {
@@ -14,7 +13,9 @@ namespace {
 struct slot_registry {
   std::mutex mu;
   std::uint64_t next_id = 1;
-  absl::flat_hash_map<std::uint64_t, slot_owner*> owners;
+  // Node-based, so that a registration that cannot allocate leaves it as it
+  // was (absl's flat tables are left unusable by a resize that throws).
+  std::unordered_map<std::uint64_t, slot_owner*> owners;
 };
 
 slot_registry& registry() {

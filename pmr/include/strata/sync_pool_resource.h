@@ -60,12 +60,12 @@
 #include <memory>
 #include <memory_resource>
 #include <mutex>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
-#include "absl/container/flat_hash_map.h"
 
 #include "strata/internal/cache_count.h"
 #include "strata/internal/checked_blocks.h"
@@ -346,8 +346,10 @@ class sync_pool_resource final
   // Everything below is guarded by mu_.
   alignas(internal::kCacheLine) mutable std::mutex mu_;
   std::vector<depot_bucket> depot_;
-  // Every pooled block from the upstream, with its bucket.
-  absl::flat_hash_map<void*, std::uint8_t> blocks_;
+  // Every pooled block from the upstream, with its bucket. Node-based, so
+  // that a record that cannot be made leaves the table as it was (absl's
+  // flat tables are left unusable by a resize that throws).
+  std::unordered_map<void*, std::uint8_t> blocks_;
   internal::passthrough_blocks large_;
   std::vector<slot*> slots_;
   std::atomic<std::size_t> depot_bytes_{0};

@@ -9,9 +9,8 @@
 
 #include <cstddef>
 #include <memory_resource>
+#include <unordered_map>
 #include <utility>
-
-#include "absl/container/flat_hash_map.h"
 
 #include "strata/internal/owner_counter.h"
 
@@ -56,7 +55,10 @@ class passthrough_blocks {
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
 
  private:
-  absl::flat_hash_map<void*, std::pair<std::size_t, std::size_t>> blocks_;
+  // Node-based: an insert that cannot allocate leaves the table as it was,
+  // which the strong guarantee needs. absl's flat tables do not (a resize
+  // that throws leaves one whose capacity names memory it never got).
+  std::unordered_map<void*, std::pair<std::size_t, std::size_t>> blocks_;
   owner_counter bytes_;  // read without the owner's lock by cached_bytes()
 };
 
