@@ -10,7 +10,8 @@
 //                        ARewindOrResetForgetsWaitingRecords,
 //                        RunningOutOfSpareRecordsAbortsWithAMessage
 //   large blocks         ALargeBlockThatCannotBeRecordedGoesBack
-//   sync pool blocks     APooledBlockThatCannotBeRecordedGoesBack
+//   pools' blocks        APooledBlockThatCannotBeRecordedGoesBack,
+//                        ABoundedPoolBlockThatCannotBeRecordedGoesBack
 //
 // This binary replaces the global operator new (and nothing else does), so
 // it is a test executable of its own.
@@ -23,6 +24,7 @@
 
 #include "gtest/gtest.h"
 
+#include "strata/bounded_pool_resource.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/monotonic_arena.h"
 #include "strata/size_class_resource.h"
@@ -269,6 +271,31 @@ TEST(HeapFailureTest, APooledBlockThatCannotBeRecordedGoesBack) {
     }
     for (void* p : blocks) pool.deallocate(p, 256, 8);
     EXPECT_EQ(pool.stats().blocks_in_use, 0u);
+  }
+  EXPECT_EQ(upstream.bytes, 0u);
+}
+
+// The same for bounded_pool_resource's set of blocks from the upstream.
+TEST(HeapFailureTest, ABoundedPoolBlockThatCannotBeRecordedGoesBack) {
+  counting_upstream upstream;
+  {
+    bounded_pool_resource pool({}, &upstream);
+    // This thread's stack exists, and holds one block.
+    pool.deallocate(pool.allocate(64, 8), 64, 8);
+    std::vector<void*> blocks;
+    std::size_t failures = 0;
+    for (int i = 0; i < 100; ++i) {
+      const std::size_t held = upstream.bytes;
+      if (allocation_fails_while_the_heap_fails(pool, 64)) {
+        ++failures;
+        EXPECT_EQ(upstream.bytes, held) << i;
+      }
+      blocks.push_back(pool.allocate(64, 8));
+    }
+    // The loop keeps every block it gets, so most attempts need a new one
+    // from the upstream, and each of those fails.
+    EXPECT_GT(failures, 50u);
+    for (void* p : blocks) pool.deallocate(p, 64, 8);
   }
   EXPECT_EQ(upstream.bytes, 0u);
 }

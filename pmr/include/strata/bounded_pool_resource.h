@@ -67,12 +67,12 @@
 #include <memory>
 #include <memory_resource>
 #include <mutex>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
-#include "absl/container/flat_hash_set.h"
 
 #include "strata/internal/cache_count.h"
 #include "strata/internal/checked_blocks.h"
@@ -299,7 +299,10 @@ class bounded_pool_resource final
 
   // Everything below is guarded by mu_ and used off the fast path.
   alignas(internal::kCacheLine) mutable std::mutex mu_;
-  absl::flat_hash_set<void*> blocks_;  // pooled-size blocks from upstream
+  // Pooled-size blocks from upstream. Node-based, so that a record that
+  // cannot be made leaves the set as it was (absl's flat tables are left
+  // unusable by a resize that throws).
+  std::unordered_set<void*> blocks_;
   std::vector<thread_stack*> stacks_;
   std::size_t exited_hits_ = 0;
   internal::passthrough_blocks unpooled_;
