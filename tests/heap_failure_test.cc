@@ -77,11 +77,13 @@ namespace {
 // gets into the registry's table: all wait in spare records.
 constexpr std::size_t kBlocks = 40;
 
-// Allocates `count` blocks of `bytes` with the heap failing. The resources
-// are warm, so only their tables want memory.
+// Allocates `count` blocks of `bytes` with the heap failing. A block of
+// `bytes` allocated and freed first makes the resource warm (a span or a
+// chunk held), so that only its tables want memory.
 std::vector<void*> allocate_while_the_heap_fails(std::pmr::memory_resource& r,
                                                  std::size_t bytes,
                                                  std::size_t count = kBlocks) {
+  r.deallocate(r.allocate(bytes, 8), bytes, 8);
   std::vector<void*> blocks;
   blocks.reserve(count);
   heap_fails = true;
@@ -152,7 +154,6 @@ class CheckedBlocksTest : public ::testing::Test {
 // nothing in use afterwards.
 TEST_F(CheckedBlocksTest, ABlockHandedOutWhileTheHeapFailsIsNotLost) {
   size_class_resource slabs({}, &upstream_);
-  slabs.deallocate(slabs.allocate(64, 8), 64, 8);  // warm: a span is held
   std::vector<void*> blocks;
   EXPECT_NO_THROW(blocks = allocate_while_the_heap_fails(slabs, 64));
   ASSERT_EQ(blocks.size(), kBlocks);
@@ -160,7 +161,6 @@ TEST_F(CheckedBlocksTest, ABlockHandedOutWhileTheHeapFailsIsNotLost) {
   EXPECT_EQ(slabs.stats().bytes_in_use, 0u);
 
   monotonic_arena arena({}, &upstream_);
-  arena.deallocate(arena.allocate(64, 8), 64, 8);  // warm: a chunk is held
   EXPECT_NO_THROW(blocks = allocate_while_the_heap_fails(arena, 64));
   ASSERT_EQ(blocks.size(), kBlocks);
   for (void* p : blocks) arena.deallocate(p, 64, 8);
@@ -170,7 +170,6 @@ TEST_F(CheckedBlocksTest, ABlockHandedOutWhileTheHeapFailsIsNotLost) {
 // the table, where deallocation still finds them, and still checks them.
 TEST_F(CheckedBlocksTest, WaitingRecordsMoveIntoTheTableOnceTheHeapWorks) {
   size_class_resource slabs({}, &upstream_);
-  slabs.deallocate(slabs.allocate(64, 8), 64, 8);
   std::vector<void*> blocks = allocate_while_the_heap_fails(slabs, 64);
   blocks.push_back(slabs.allocate(64, 8));  // moves the records
   // Out of memory again: the records are in the table now, not the spare
@@ -189,7 +188,6 @@ TEST_F(CheckedBlocksTest, ADoubleFreeOfAWaitingRecordIsStillCaught) {
   EXPECT_DEATH(
       {
         size_class_resource slabs({}, &upstream_);
-        slabs.deallocate(slabs.allocate(64, 8), 64, 8);
         const std::vector<void*> blocks =
             allocate_while_the_heap_fails(slabs, 64);
         // The records wait until the next allocation: deallocation finds
@@ -204,7 +202,6 @@ TEST_F(CheckedBlocksTest, AWrongSizeOfAWaitingRecordIsStillCaught) {
   EXPECT_DEATH(
       {
         size_class_resource slabs({}, &upstream_);
-        slabs.deallocate(slabs.allocate(64, 8), 64, 8);
         const std::vector<void*> blocks =
             allocate_while_the_heap_fails(slabs, 64);
         slabs.deallocate(blocks.back(), 32, 8);
@@ -218,7 +215,7 @@ TEST_F(CheckedBlocksTest, ARewindOrResetForgetsWaitingRecords) {
   EXPECT_DEATH(
       {
         monotonic_arena arena({}, &upstream_);
-        arena.deallocate(arena.allocate(64, 8), 64, 8);
+        arena.deallocate(arena.allocate(64, 8), 64, 8);  // a chunk first
         const arena_mark before = arena.mark();
         const std::vector<void*> blocks =
             allocate_while_the_heap_fails(arena, 64);
@@ -229,7 +226,6 @@ TEST_F(CheckedBlocksTest, ARewindOrResetForgetsWaitingRecords) {
   EXPECT_DEATH(
       {
         monotonic_arena arena({}, &upstream_);
-        arena.deallocate(arena.allocate(64, 8), 64, 8);
         const std::vector<void*> blocks =
             allocate_while_the_heap_fails(arena, 64);
         arena.reset();
@@ -242,7 +238,6 @@ TEST_F(CheckedBlocksTest, RunningOutOfSpareRecordsAbortsWithAMessage) {
   EXPECT_DEATH(
       {
         size_class_resource slabs({}, &upstream_);
-        slabs.deallocate(slabs.allocate(64, 8), 64, 8);
         static_cast<void>(allocate_while_the_heap_fails(slabs, 64, 1000));
       },
       "size_class_resource: checked build: out of memory to record the "

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <new>
 #include <string>
+#include <string_view>
 
 #include "strata/internal/errors.h"
 
@@ -12,6 +13,19 @@ namespace {
 // Freed pointers remembered to tell a double free from a foreign pointer;
 // past this many the memory is cleared and older ones read as foreign.
 constexpr std::size_t kMaxFreedRemembered = std::size_t{1} << 16;
+
+// Reports a deallocation whose `what` ("size" or "alignment") differs from
+// the allocation's. Formatted on the stack: this may run out of memory.
+[[noreturn]] void report_mismatch(std::string_view resource, const void* p,
+                                  const char* what, std::size_t given,
+                                  std::size_t recorded) {
+  char message[160];
+  std::snprintf(message, sizeof(message),
+                "deallocate with %s %zu, but the block was allocated with %s "
+                "%zu",
+                what, given, what, recorded);
+  report_misuse(resource, p, message);
+}
 
 }  // namespace
 
@@ -56,9 +70,9 @@ void checked_blocks::on_deallocate(const void* p, std::size_t size,
       if ((*spare_)[i].p == p) spare = &(*spare_)[i];
     }
   }
-  // The messages are formatted on the stack: this may run out of memory.
-  char what[160];
   if (it == live_.end() && spare == nullptr) {
+    // Formatted on the stack: this may run out of memory.
+    char what[160];
     if (freed_.contains(p)) {
       std::snprintf(what, sizeof(what),
                     "double free (%zu bytes, alignment %zu)", size, alignment);
@@ -72,18 +86,10 @@ void checked_blocks::on_deallocate(const void* p, std::size_t size,
   }
   const block& record = spare != nullptr ? spare->record : it->second;
   if (record.size != size) {
-    std::snprintf(what, sizeof(what),
-                  "deallocate with size %zu, but the block was allocated with "
-                  "size %zu",
-                  size, record.size);
-    report_misuse(resource_, p, what);
+    report_mismatch(resource_, p, "size", size, record.size);
   }
   if (record.alignment != alignment) {
-    std::snprintf(what, sizeof(what),
-                  "deallocate with alignment %zu, but the block was allocated "
-                  "with alignment %zu",
-                  alignment, record.alignment);
-    report_misuse(resource_, p, what);
+    report_mismatch(resource_, p, "alignment", alignment, record.alignment);
   }
   if (spare != nullptr) {
     *spare = (*spare_)[--spares_];

@@ -349,7 +349,7 @@ void* size_class_resource::allocate_from_class(std::size_t c,
 void* size_class_resource::allocate_large(std::size_t bytes,
                                           std::size_t alignment) {
   void* p = large_.allocate(upstream_, bytes, alignment);
-  ++large_taken_;
+  ++upstream_taken_;
   held_bytes_ += bytes;
   note_held();
   return p;
@@ -404,7 +404,7 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   if (list.all != nullptr) list.all->all_prev = s;
   list.all = s;
   ++list.count;
-  ++slab_spans_taken_;
+  ++upstream_taken_;
   held_bytes_ += list.span_size;
   note_held();
   // All but the header: the blocks, and the room below and above it.
@@ -598,8 +598,7 @@ size_class_resource_stats size_class_resource::stats() const {
   result.bytes_in_use = requested + large_.bytes();
   result.bytes_held = held_now();
   result.peak_bytes_held = peak_held_;
-  result.misses = slab_spans_taken_ + large_taken_ + pages.spans_taken +
-                  big_pages.spans_taken;
+  result.misses = upstream_taken_ + pages.spans_taken + big_pages.spans_taken;
   result.page_size = heap_.page_size();
   result.page_spans = pages.spans + big_pages.spans;
   result.pages_in_use = pages.pages_in_use + ratio * big_pages.pages_in_use;

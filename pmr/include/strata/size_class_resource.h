@@ -479,8 +479,8 @@ class size_class_resource final
       // blocks from the span's start, so any room left holds a block).
       p = s->carve;
       s->carve += s->size;
-      ABSL_ASSUME(p !=
-                  nullptr);  // spans are never at 0: the caller's test folds
+      // Spans are never at 0: the caller's null test folds away here.
+      ABSL_ASSUME(p != nullptr);
     } else {
       return nullptr;
     }
@@ -614,8 +614,7 @@ class size_class_resource final
   std::size_t peak_held_ = 0;
   // Slab spans and large blocks taken from the upstream, ever (the page
   // heaps count their own spans): stats().misses.
-  std::size_t slab_spans_taken_ = 0;
-  std::size_t large_taken_ = 0;
+  std::size_t upstream_taken_ = 0;
   // The one thread using the resource writes these; cached_bytes() reads
   // reclaimable_bytes_ from any thread (a governor's, a monitor's), and
   // stats() held_bytes_ on the owning thread.
