@@ -546,17 +546,19 @@ TEST_F(SizeClassResourceTest, AnEmptiedSpanCarvesFromItsStartAgain) {
 }
 
 // Deallocation finds a block's span header from its address alone for the
-// sizes whose classes have slab_span_size spans, and through the class
-// table for the others (larger spans under a small slab_span_size, custom
-// tables, alignments above 16). Every way must reach the span the block
-// came from: a wrong header would leave some class with blocks in use after
+// sizes whose classes have slab_span_size spans (inline for the default
+// span size, out of line for another), and through the class table for the
+// others (larger spans under a small slab_span_size, custom tables,
+// alignments above 16). Every way must reach the span the block came from:
+// a wrong header would leave some class with blocks in use after
 // everything has come back.
 TEST_F(SizeClassResourceTest, EveryBlockGoesBackToItsOwnSpan) {
   const std::array<std::size_t, 4> aligned_classes = {16, 48, 256, 2048};
   const std::array<std::size_t, 3> unaligned_classes = {24, 200, 2048};
-  const std::array<size_class_options, 4> configurations = {
+  const std::array<size_class_options, 5> configurations = {
       size_class_options{},
       size_class_options{.slab_span_size = 4096},
+      size_class_options{.slab_span_size = 64 << 10},
       size_class_options{.classes = aligned_classes},
       size_class_options{.classes = unaligned_classes},
   };

@@ -247,6 +247,7 @@ size_class_resource::size_class_resource(const size_class_options& options,
   while (uniform_limit_ < kSmallLimit && uniform(uniform_limit_ / 8)) {
     uniform_limit_ += 8;
   }
+  default_span_limit_ = slab_mask_ == kDefaultSlabMask ? uniform_limit_ : 0;
 }
 
 size_class_resource::~size_class_resource() {
@@ -365,7 +366,10 @@ void size_class_resource::note_held() noexcept {
 
 void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
                                           std::size_t alignment) noexcept {
-  if (const std::size_t c = aligned_class(bytes, alignment); c != no_class_) {
+  if (bytes - 1 < uniform_limit_ && alignment <= kSmallAlignment) {
+    push_free(p, bytes, slab_mask_, slab_color_shift_);  // a custom span size
+  } else if (const std::size_t c = aligned_class(bytes, alignment);
+             c != no_class_) {
     push_free(p, bytes, classes_[c].span_mask, classes_[c].color_shift);
   } else if (const std::size_t k = heap_class(bytes, alignment);
              k != kNoHeapClass) {
