@@ -166,7 +166,8 @@ struct size_class_options {
   /// 4 KiB to 16 MiB). Classes too large to fit 8 blocks in it get
   /// proportionally larger spans. Small spans keep the part-empty spans of
   /// each class small: 64 KiB here held 0.08 more per byte live on the
-  /// benchmarks' mixed working set.
+  /// benchmarks' mixed working set. deallocate() knows this default as a
+  /// constant; another size costs each slab block's deallocation a call.
   std::size_t slab_span_size = 16 << 10;
   /// Empty slab spans per class that deallocation keeps for reuse; a span
   /// that empties beyond these goes back to the upstream at once, so the
