@@ -140,6 +140,32 @@ class counting_upstream : public std::pmr::memory_resource {
   }
 };
 
+// What keep_allocating_while_the_heap_fails() leaves: the blocks it kept,
+// and how many of its tries failed.
+struct kept_blocks {
+  std::vector<void*> blocks;
+  std::size_t failures = 0;
+};
+
+// Tries `attempts` allocations of `bytes` from `r` while the global heap
+// fails, and after each try allocates one more block with the heap working
+// and keeps it, so that the resource's table of blocks keeps growing. A try
+// that fails must leave `upstream` holding what it held before.
+kept_blocks keep_allocating_while_the_heap_fails(
+    std::pmr::memory_resource& r, const counting_upstream& upstream,
+    std::size_t bytes, int attempts) {
+  kept_blocks result;
+  for (int i = 0; i < attempts; ++i) {
+    const std::size_t held = upstream.bytes;
+    if (allocation_fails_while_the_heap_fails(r, bytes)) {
+      ++result.failures;
+      EXPECT_EQ(upstream.bytes, held) << "try " << i;
+    }
+    result.blocks.push_back(r.allocate(bytes, 8));
+  }
+  return result;
+}
+
 class CheckedBlocksTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -252,15 +278,11 @@ TEST(HeapFailureTest, ALargeBlockThatCannotBeRecordedGoesBack) {
   {
     size_class_resource slabs({}, &upstream);
     constexpr std::size_t kLarge = 100000;
-    std::vector<void*> blocks;
-    for (int i = 0; i < 40; ++i) {
-      const std::size_t held = upstream.bytes;
-      EXPECT_TRUE(allocation_fails_while_the_heap_fails(slabs, kLarge)) << i;
-      EXPECT_EQ(upstream.bytes, held) << i;
-      blocks.push_back(slabs.allocate(kLarge, 8));
-    }
-    EXPECT_EQ(slabs.stats().large_blocks, blocks.size());
-    for (void* p : blocks) slabs.deallocate(p, kLarge, 8);
+    const kept_blocks kept =
+        keep_allocating_while_the_heap_fails(slabs, upstream, kLarge, 40);
+    EXPECT_EQ(kept.failures, 40u);  // every try needs a record
+    EXPECT_EQ(slabs.stats().large_blocks, kept.blocks.size());
+    for (void* p : kept.blocks) slabs.deallocate(p, kLarge, 8);
     EXPECT_EQ(slabs.stats().large_blocks, 0u);
     EXPECT_EQ(upstream.bytes, 0u);
   }
@@ -277,19 +299,11 @@ TEST(HeapFailureTest, APooledBlockThatCannotBeRecordedGoesBack) {
   {
     sync_pool_resource pool({}, &upstream);
     pool.deallocate(pool.allocate(64, 8), 64, 8);  // this thread's cache
-    std::vector<void*> blocks;
-    std::size_t failures = 0;
-    for (int i = 0; i < 2000; ++i) {
-      const std::size_t held = upstream.bytes;
-      if (allocation_fails_while_the_heap_fails(pool, 256)) {
-        ++failures;
-        EXPECT_EQ(upstream.bytes, held) << i;
-      }
-      blocks.push_back(pool.allocate(256, 8));
-    }
+    const kept_blocks kept =
+        keep_allocating_while_the_heap_fails(pool, upstream, 256, 2000);
     // The loop keeps every block it gets, so the table keeps growing.
-    EXPECT_GT(failures, 0u);
-    for (void* p : blocks) pool.deallocate(p, 256, 8);
+    EXPECT_GT(kept.failures, 0u);
+    for (void* p : kept.blocks) pool.deallocate(p, 256, 8);
     EXPECT_EQ(pool.stats().blocks_in_use, 0u);
   }
   EXPECT_EQ(upstream.bytes, 0u);
@@ -302,20 +316,12 @@ TEST(HeapFailureTest, ABoundedPoolBlockThatCannotBeRecordedGoesBack) {
     bounded_pool_resource pool({}, &upstream);
     // This thread's stack exists, and holds one block.
     pool.deallocate(pool.allocate(64, 8), 64, 8);
-    std::vector<void*> blocks;
-    std::size_t failures = 0;
-    for (int i = 0; i < 100; ++i) {
-      const std::size_t held = upstream.bytes;
-      if (allocation_fails_while_the_heap_fails(pool, 64)) {
-        ++failures;
-        EXPECT_EQ(upstream.bytes, held) << i;
-      }
-      blocks.push_back(pool.allocate(64, 8));
-    }
+    const kept_blocks kept =
+        keep_allocating_while_the_heap_fails(pool, upstream, 64, 100);
     // The loop keeps every block it gets, so most attempts need a new one
     // from the upstream, and each of those fails.
-    EXPECT_GT(failures, 50u);
-    for (void* p : blocks) pool.deallocate(p, 64, 8);
+    EXPECT_GT(kept.failures, 50u);
+    for (void* p : kept.blocks) pool.deallocate(p, 64, 8);
   }
   EXPECT_EQ(upstream.bytes, 0u);
 }
