@@ -20,6 +20,8 @@
 //                        AnEmptiedSpanCarvesFromItsStartAgain,
 //                        EveryBlockGoesBackToItsOwnSpan
 //   empty spans          EmptySpansBeyondMaxGoBackAtOnce,
+//                        AClassWhosePeakComesBackKeepsItsSpans,
+//                        EmptySpansGrowthBoundsTheGrowth,
 //                        HeldMemoryFollowsTheBlocksInUse
 //   reclaim              ReclaimGivesBackEmptySpansKeepingAFew,
 //                        ReclaimGivesBackAnEmptyCurrentSpan
@@ -670,6 +672,76 @@ TEST_F(SizeClassResourceTest, EmptySpansBeyondMaxGoBackAtOnce) {
   // reclaim() keeps none, the empty current span included.
   EXPECT_EQ(slabs.reclaim({}).bytes_freed, 3u * 4096u);
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+}
+
+// Builds `count` 64-byte blocks and drops them all, as a request does: what
+// the class's peak takes from the upstream is what the next cycle needs.
+void build_and_drop(size_class_resource& slabs, std::size_t count) {
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < count; ++i) {
+    blocks.push_back(slabs.allocate(64, 8));
+  }
+  for (void* p : blocks) slabs.deallocate(p, 64, 8);
+}
+
+// A class that takes from the upstream spans it gave back (a cycle whose
+// peak needs more spans than max_empty_spans keeps) keeps one more empty
+// span for each, so from its third cycle on it calls the upstream no more.
+// reclaim() gives them all back and starts the class again from
+// max_empty_spans.
+TEST_F(SizeClassResourceTest, AClassWhosePeakComesBackKeepsItsSpans) {
+  // The defaults: four empty spans kept at first, up to 16.
+  size_class_resource slabs({.slab_span_size = 4096}, &upstream_);
+  constexpr std::size_t kBlocks = 800;
+  build_and_drop(slabs, kBlocks);
+  const std::size_t peak = slabs.stats().misses;  // spans at the peak
+  ASSERT_GE(peak, 10u);
+  ASSERT_LE(peak, 17u) << "the growth stops at 16 empty spans";
+  EXPECT_EQ(slabs.stats().classes[7].spans, 5u) << "current + four empty";
+
+  // The second cycle takes back the peak - 5 spans given back: as many
+  // round trips, so the class keeps 4 + (peak - 5) empty spans.
+  build_and_drop(slabs, kBlocks);
+  EXPECT_EQ(slabs.stats().misses, peak + (peak - 5));
+  EXPECT_EQ(slabs.stats().classes[7].spans, peak);
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    build_and_drop(slabs, kBlocks);
+    EXPECT_EQ(slabs.stats().misses, peak + (peak - 5)) << "cycle " << cycle;
+  }
+  // The kept spans are cached memory, and reclaim() gives them back, the
+  // empty current span too (keep_empty_spans is 0).
+  EXPECT_EQ(slabs.cached_bytes(), (peak - 1) * 4096);
+  EXPECT_EQ(slabs.reclaim({}).bytes_freed, peak * 4096);
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  // After reclaim() the class keeps four empty spans again.
+  build_and_drop(slabs, kBlocks);
+  EXPECT_EQ(slabs.stats().classes[7].spans, 5u);
+}
+
+// empty_spans_growth caps the growth at that many times max_empty_spans,
+// and 1 (or 0, which counts as 1) turns it off.
+TEST_F(SizeClassResourceTest, EmptySpansGrowthBoundsTheGrowth) {
+  constexpr std::size_t kBlocks = 800;
+  size_class_resource capped(
+      {.slab_span_size = 4096, .max_empty_spans = 2, .empty_spans_growth = 3},
+      &upstream_);
+  for (int cycle = 0; cycle < 4; ++cycle) build_and_drop(capped, kBlocks);
+  EXPECT_EQ(capped.stats().classes[7].spans, 7u) << "current + six empty";
+
+  for (const std::size_t growth : {std::size_t{0}, std::size_t{1}}) {
+    size_class_resource fixed({.slab_span_size = 4096,
+                               .max_empty_spans = 2,
+                               .empty_spans_growth = growth},
+                              &upstream_);
+    EXPECT_EQ(fixed.options().empty_spans_growth, 1u);
+    build_and_drop(fixed, kBlocks);
+    const std::size_t peak = fixed.stats().misses;
+    for (std::size_t cycle = 1; cycle < 4; ++cycle) {
+      build_and_drop(fixed, kBlocks);
+      EXPECT_EQ(fixed.stats().misses, peak + cycle * (peak - 3));
+      EXPECT_EQ(fixed.stats().classes[7].spans, 3u);
+    }
+  }
 }
 
 // A working set whose size classes drift (every block replaced by one of a

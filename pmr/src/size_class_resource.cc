@@ -89,8 +89,9 @@ void check_span_size(const char* name, std::size_t bytes) {
   }
 }
 
-// The options with the span sizes and largest_class checked and
-// keep_empty_spans at most max_empty_spans, before the page heap is built
+// The options with the span sizes and largest_class checked,
+// empty_spans_growth at least 1 and keep_empty_spans at most
+// max_empty_spans, before the page heap is built
 // from them.
 size_class_options checked(size_class_options options) {
   check_span_size("span_size", options.span_size);
@@ -102,6 +103,8 @@ size_class_options checked(size_class_options options) {
         "largest_class (%u) must be a power of two from 64 B to 256 KiB",
         options.largest_class));
   }
+  options.empty_spans_growth =
+      std::max<std::size_t>(options.empty_spans_growth, 1);
   options.keep_empty_spans =
       std::min(options.keep_empty_spans, options.max_empty_spans);
   return options;
@@ -155,6 +158,11 @@ size_class_resource::size_class_resource(const size_class_options& options,
   }
   options_.classes = {};
   options_.largest_class = sizes_.back();
+  max_grown_empties_ =
+      options_.max_empty_spans > std::numeric_limits<std::size_t>::max() /
+                                     options_.empty_spans_growth
+          ? std::numeric_limits<std::size_t>::max()
+          : options_.max_empty_spans * options_.empty_spans_growth;
   largest_ = sizes_.back();
 
   // Room for the header on its furthest line from the span's end.
@@ -168,7 +176,8 @@ size_class_resource::size_class_resource(const size_class_options& options,
                              .size = static_cast<std::uint32_t>(size),
                              .color_shift = color_shift_for(span_size - 1),
                              .span_mask = span_size - 1};
-    spans_.push_back({.span_size = span_size});
+    spans_.push_back(
+        {.max_empties = options_.max_empty_spans, .span_size = span_size});
   }
   // The page heap classes: their heap and pages (none for a class larger
   // than a big span's free pages, which the upstream serves) and the size
@@ -408,6 +417,12 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   if (list.all != nullptr) list.all->all_prev = s;
   list.all = s;
   ++list.count;
+  // A round trip: the class needs again a span it gave back, so it keeps
+  // one more empty span from now on.
+  if (list.given_back != 0) {
+    --list.given_back;
+    list.max_empties = std::min(list.max_empties + 1, max_grown_empties_);
+  }
   ++upstream_taken_;
   held_bytes_ += list.span_size;
   note_held();
@@ -457,7 +472,8 @@ void size_class_resource::relist(span* s) noexcept {
   // Empty: carve it afresh when it serves again.
   s->free = nullptr;
   s->carve = span_start(s, classes_[s->klass].span_mask);
-  if (list.empties >= options_.max_empty_spans) {
+  if (list.empties >= list.max_empties) {
+    ++list.given_back;
     free_span(s);
     return;
   }
@@ -539,6 +555,10 @@ reclaim_result size_class_resource::reclaim(
     std::size_t to_free =
         list.empties > keep_listed ? list.empties - keep_listed : 0;
     if (current_empty && keep == 0) ++to_free;
+    // Reclaim asks for memory back: the class keeps its first few empty
+    // spans again, and grows from there if its peak comes back.
+    list.max_empties = options_.max_empty_spans;
+    list.given_back = 0;
     for (; to_free > 0; --to_free) {
       if (result.bytes_freed >= request.bytes || until.passed()) {
         result.more_remains = true;

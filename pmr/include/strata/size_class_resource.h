@@ -32,7 +32,14 @@
 //     container built and dropped over and over gets the same sequential
 //     blocks each time) and goes to a short list of empty spans
 //     (max_empty_spans per class) or straight back to the upstream. The
-//     memory held follows the blocks in use, not their peak. reclaim() gives
+//     memory held follows the blocks in use, not their peak, until a class
+//     shows that its peak comes back: each span it takes from the upstream
+//     after giving one back lets it keep one more empty span, up to
+//     empty_spans_growth times max_empty_spans, so a request cycle whose peak
+//     needs more spans than the list keeps stops taking them anew each cycle
+//     (the RequestCycle benchmark: 5-6 upstream calls a cycle before, none
+//     after its second cycle). Those spans count in cached_bytes(), and
+//     reclaim() gives them back and shrinks the list again. reclaim() gives
 //     back the empty spans (all but keep_empty_spans per class, a current
 //     span with no block in use among them, and for the page heap); it is
 //     reclaimable.
@@ -169,12 +176,20 @@ struct size_class_options {
   /// benchmarks' mixed working set. deallocate() knows this default as a
   /// constant; another size costs each slab block's deallocation a call.
   std::size_t slab_span_size = 16 << 10;
-  /// Empty slab spans per class that deallocation keeps for reuse; a span
-  /// that empties beyond these goes back to the upstream at once, so the
-  /// memory held follows the blocks in use rather than their peak. Four
+  /// Empty slab spans per class that deallocation keeps for reuse at first;
+  /// a span that empties beyond these goes back to the upstream at once, so
+  /// the memory held follows the blocks in use rather than their peak. Four
   /// 16 KiB spans keep what one 64 KiB span did: a container built and
   /// dropped over and over does not call the upstream each time.
   std::size_t max_empty_spans = 4;
+  /// How far a class's list of empty slab spans grows once the class has
+  /// shown that its peak comes back: each span it takes from the upstream
+  /// after giving one back (a round trip) lets it keep one more, up to this
+  /// many times max_empty_spans (1, or 0, turns the growth off; so does
+  /// max_empty_spans 0). reclaim() sets a class it reaches back to
+  /// max_empty_spans. Four times four 16 KiB spans (256 KiB a class) hold the
+  /// peak of a request that builds and drops 2,000 72-byte nodes, ten spans.
+  std::size_t empty_spans_growth = 4;
   /// Empty page heap spans that deallocation keeps for reuse, in each of
   /// the two page heaps. One kept absorbs a burst.
   std::size_t max_empty_page_spans = 1;
@@ -216,7 +231,8 @@ struct size_class_resource_stats {
   /// upstream serves directly (see large_blocks); not the page heap's
   /// growth of its own node array (it doubles, so it is rare), nor a call
   /// that failed. Spans that thrash between the upstream and the resource
-  /// show here; a larger max_empty_spans or max_empty_page_spans keeps
+  /// show here; a larger max_empty_spans, empty_spans_growth or
+  /// max_empty_page_spans keeps
   /// them. The allocations served from memory already held, the hits, are
   /// not counted: the count costs the fast path an add, which made a driver
   /// of the UnorderedMapString benchmark about 2% slower (61.3-62.7 rather
@@ -365,6 +381,12 @@ class size_class_resource final
     span* partial_back = nullptr;  // first listed first
     span* empty = nullptr;         // spans with no block in use, not current
     std::size_t empties = 0;
+    // Empty spans the list keeps: max_empty_spans, plus one for each round
+    // trip (a span taken from the upstream after one was given back), up to
+    // max_grown_empties_; reclaim() sets it back.
+    std::size_t max_empties = 0;
+    // Spans given back since the class last took one: round trips to come.
+    std::size_t given_back = 0;
     span* all = nullptr;  // every span of the class
     std::size_t count = 0;
     std::size_t span_size = 0;
@@ -568,7 +590,10 @@ class size_class_resource final
   // The slab classes (at most one per 8 bytes up to kSmallLimit).
   std::array<class_info, kRowEntries> classes_{};
   std::vector<class_spans> spans_;  // per slab class
-  std::size_t no_class_ = 0;        // the number of slab classes: none
+  // max_empty_spans * empty_spans_growth: the most empty spans a class's
+  // list grows to keep.
+  std::size_t max_grown_empties_ = 0;
+  std::size_t no_class_ = 0;  // the number of slab classes: none
   // Every (bytes, alignment) with 1 <= bytes <= uniform_limit_ and a power
   // of two alignment up to kSmallAlignment is served by a slab class whose
   // spans are slab_span_size, slab_mask_ + 1: deallocation finds their
