@@ -158,11 +158,6 @@ size_class_resource::size_class_resource(const size_class_options& options,
   }
   options_.classes = {};
   options_.largest_class = sizes_.back();
-  max_grown_empties_ =
-      options_.max_empty_spans > std::numeric_limits<std::size_t>::max() /
-                                     options_.empty_spans_growth
-          ? std::numeric_limits<std::size_t>::max()
-          : options_.max_empty_spans * options_.empty_spans_growth;
   largest_ = sizes_.back();
 
   // Room for the header on its furthest line from the span's end.
@@ -392,6 +387,14 @@ void size_class_resource::deallocate_slow(void* p, std::size_t bytes,
   }
 }
 
+std::size_t size_class_resource::max_grown_empties() const noexcept {
+  const std::size_t base = options_.max_empty_spans;
+  const std::size_t growth = options_.empty_spans_growth;  // at least 1
+  return base > std::numeric_limits<std::size_t>::max() / growth
+             ? std::numeric_limits<std::size_t>::max()
+             : base * growth;
+}
+
 size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   class_spans& list = spans_[c];
   auto* memory = static_cast<std::byte*>(
@@ -421,7 +424,7 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   // one more empty span from now on.
   if (list.given_back != 0) {
     --list.given_back;
-    list.max_empties = std::min(list.max_empties + 1, max_grown_empties_);
+    list.max_empties = std::min(list.max_empties + 1, max_grown_empties());
   }
   ++upstream_taken_;
   held_bytes_ += list.span_size;

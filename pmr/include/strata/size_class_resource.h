@@ -383,7 +383,7 @@ class size_class_resource final
     std::size_t empties = 0;
     // Empty spans the list keeps: max_empty_spans, plus one for each round
     // trip (a span taken from the upstream after one was given back), up to
-    // max_grown_empties_; reclaim() sets it back.
+    // max_grown_empties(); reclaim() sets it back.
     std::size_t max_empties = 0;
     // Spans given back since the class last took one: round trips to come.
     std::size_t given_back = 0;
@@ -568,6 +568,9 @@ class size_class_resource final
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE inline std::size_t heap_class(
       std::size_t bytes, std::size_t alignment) const noexcept;
   void* allocate_from_class(std::size_t c, std::size_t bytes);
+  // max_empty_spans * empty_spans_growth, saturated: the most empty spans
+  // a class's list grows to keep. Worked out when a class takes a span.
+  [[nodiscard]] std::size_t max_grown_empties() const noexcept;
   void* allocate_large(std::size_t bytes, std::size_t alignment);
   // Bytes held from the upstream now: slab spans, large blocks and both
   // page heaps; note_held() raises peak_held_ to it.
@@ -590,10 +593,7 @@ class size_class_resource final
   // The slab classes (at most one per 8 bytes up to kSmallLimit).
   std::array<class_info, kRowEntries> classes_{};
   std::vector<class_spans> spans_;  // per slab class
-  // max_empty_spans * empty_spans_growth: the most empty spans a class's
-  // list grows to keep.
-  std::size_t max_grown_empties_ = 0;
-  std::size_t no_class_ = 0;  // the number of slab classes: none
+  std::size_t no_class_ = 0;        // the number of slab classes: none
   // Every (bytes, alignment) with 1 <= bytes <= uniform_limit_ and a power
   // of two alignment up to kSmallAlignment is served by a slab class whose
   // spans are slab_span_size, slab_mask_ + 1: deallocation finds their
