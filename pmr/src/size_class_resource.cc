@@ -91,8 +91,7 @@ void check_span_size(const char* name, std::size_t bytes) {
 
 // The options with the span sizes and largest_class checked,
 // empty_spans_growth at least 1 and keep_empty_spans at most
-// max_empty_spans, before the page heap is built
-// from them.
+// max_empty_spans, before the page heap is built from them.
 size_class_options checked(size_class_options options) {
   check_span_size("span_size", options.span_size);
   check_span_size("slab_span_size", options.slab_span_size);

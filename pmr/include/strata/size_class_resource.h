@@ -38,11 +38,11 @@
 //     empty_spans_growth times max_empty_spans, so a request cycle whose peak
 //     needs more spans than the list keeps stops taking them anew each cycle
 //     (the RequestCycle benchmark: 5-6 upstream calls a cycle before, none
-//     after its second cycle). Those spans count in cached_bytes(), and
-//     reclaim() gives them back and shrinks the list again. reclaim() gives
-//     back the empty spans (all but keep_empty_spans per class, a current
-//     span with no block in use among them, and for the page heap); it is
-//     reclaimable.
+//     after its second cycle). reclaim() gives back the empty spans (all but
+//     keep_empty_spans per class, a current span with no block in use among
+//     them, and for the page heap) and shrinks each list it reaches to
+//     max_empty_spans again; it is reclaimable, and cached_bytes() counts
+//     the empty spans kept beyond keep_empty_spans, the grown lists' too.
 //   - Slab spans are 16 KiB by default (slab_span_size), for every class up
 //     to 1 KiB: a class holds a part-empty span or two whatever its
 //     population, and on the mixed working set 64 KiB slabs held 0.08 byte
@@ -232,11 +232,11 @@ struct size_class_resource_stats {
   /// growth of its own node array (it doubles, so it is rare), nor a call
   /// that failed. Spans that thrash between the upstream and the resource
   /// show here; a larger max_empty_spans, empty_spans_growth or
-  /// max_empty_page_spans keeps
-  /// them. The allocations served from memory already held, the hits, are
-  /// not counted: the count costs the fast path an add, which made a driver
-  /// of the UnorderedMapString benchmark about 2% slower (61.3-62.7 rather
-  /// than 60.4-61.3 ns per element, the six lowest of 14 alternated runs).
+  /// max_empty_page_spans keeps them. The allocations served from memory
+  /// already held, the hits, are not counted: the count costs the fast path an
+  /// add, which made a driver of the UnorderedMapString benchmark about 2%
+  /// slower (61.3-62.7 rather than 60.4-61.3 ns per element, the six lowest of
+  /// 14 alternated runs).
   std::size_t misses = 0;
   /// Bytes lost to rounding up to a class, in blocks in use.
   std::size_t internal_waste = 0;
