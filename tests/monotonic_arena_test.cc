@@ -5,12 +5,16 @@
 //                       HonoursLargeAlignments,
 //                       LargeRequestsGetBlocksOfTheirOwn
 //   deallocate          LifoDeallocateTakesBackTheLastBlock,
-//                       OwnBlocksGoBackOnDeallocate
+//                       OwnBlocksGoBackOnDeallocate,
+//                       LargeRequestFittingTheInitialBufferIsAnOwnBlock
 //   reset               ResetKeepsChunksSoASteadyLoopStopsCallingUpstream,
 //                       ResetRetainsUpToRetainBytesLargestFirst
 //   release             ReleaseReturnsEverythingButTheInitialBuffer
 //   mark, rewind        RewindDropsWhatCameAfterTheMark, MarksNest,
-//                       RewindToADroppedMarkThrows, StaleMarkAfterResetThrows
+//                       RewindToADroppedMarkThrows, StaleMarkAfterResetThrows,
+//                       RewindToAMarkDroppedInTheSameChunkThrows,
+//                       MarksOfALoopStayValid,
+//                       RewindThatCannotRecordChangesNothing
 //   reclaim             ReclaimGivesBackRetainedChunksSmallestFirst
 //   stats, options      StatsCountUsedAndReservedBytes, InvalidOptionsThrow
 //   checked builds      CheckedBuildsAbortOnDoubleFree,
@@ -180,6 +184,25 @@ TEST_F(MonotonicArenaTest, ReleaseReturnsEverythingButTheInitialBuffer) {
   EXPECT_TRUE(inside(arena.allocate(16, 16), buffer));
 }
 
+TEST_F(MonotonicArenaTest, LargeRequestFittingTheInitialBufferIsAnOwnBlock) {
+  // Freeing it once read an own-block header that was not there and gave the
+  // upstream a pointer it never handed out.
+  alignas(64) std::array<std::byte, 16384> buffer;
+  monotonic_arena arena(
+      {.initial_buffer = buffer, .initial_size = 1024, .max_chunk_size = 4096},
+      &upstream_);
+  void* p = arena.allocate(8192, 8);
+  EXPECT_FALSE(p >= buffer.data() && p < buffer.data() + buffer.size());
+  EXPECT_EQ(arena.stats().own_blocks, 1u);
+  arena.deallocate(p, 8192, 8);
+  EXPECT_EQ(arena.stats().own_blocks, 0u);
+  // A large alignment that the buffer could satisfy is an own block as well.
+  void* q = arena.allocate(64, 4096);
+  EXPECT_EQ(arena.stats().own_blocks, 1u);
+  arena.deallocate(q, 64, 4096);
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+}
+
 TEST_F(MonotonicArenaTest, RewindDropsWhatCameAfterTheMark) {
   monotonic_arena arena({.initial_size = 1024, .max_chunk_size = 8192},
                         &upstream_);
@@ -219,6 +242,59 @@ TEST_F(MonotonicArenaTest, RewindToADroppedMarkThrows) {
   for (int i = 0; i < 10; ++i) static_cast<void>(arena.allocate(500, 8));
   const arena_mark inner = arena.mark();
   arena.rewind(outer);
+  EXPECT_THROW(arena.rewind(inner), std::invalid_argument);
+}
+
+TEST_F(MonotonicArenaTest, RewindToAMarkDroppedInTheSameChunkThrows) {
+  monotonic_arena arena({.initial_size = 4096}, &upstream_);
+  const arena_mark outer = arena.mark();
+  static_cast<void>(arena.allocate(16, 8));
+  const arena_mark inner = arena.mark();
+  static_cast<void>(arena.allocate(16, 8));
+  arena.rewind(outer);
+  // A live block now covers the inner mark's position.
+  auto* live = static_cast<std::byte*>(arena.allocate(64, 8));
+  std::memset(live, 0x5A, 64);
+  EXPECT_THROW(arena.rewind(inner), std::invalid_argument);
+  auto* next = static_cast<std::byte*>(arena.allocate(8, 8));
+  EXPECT_GE(next, live + 64) << "the failed rewind moved the bump pointer";
+  EXPECT_EQ(live[0], std::byte{0x5A});
+}
+
+TEST_F(MonotonicArenaTest, MarksOfALoopStayValid) {
+  monotonic_arena arena({.initial_size = 1024}, &upstream_);
+  const arena_mark start = arena.mark();
+  arena_mark first_scratch;
+  for (int i = 0; i < 100; ++i) {
+    static_cast<void>(arena.allocate(24, 8));  // kept across iterations
+    const arena_mark scratch = arena.mark();
+    if (i == 0) first_scratch = scratch;
+    const arena_mark nested = arena.mark();
+    static_cast<void>(arena.allocate(200, 8));
+    arena.rewind(nested);
+    arena.rewind(scratch);
+    arena.rewind(scratch);  // twice is fine: nothing after it
+  }
+  EXPECT_EQ(arena.stats().bytes_used, 2400u);
+  arena.rewind(first_scratch);  // earlier, but never dropped
+  EXPECT_EQ(arena.stats().bytes_used, 24u);
+  arena.rewind(start);
+  EXPECT_EQ(arena.stats().bytes_used, 0u);
+}
+
+TEST_F(MonotonicArenaTest, RewindThatCannotRecordChangesNothing) {
+  monotonic_arena arena({.initial_size = 1024}, &upstream_);
+  const arena_mark outer = arena.mark();
+  static_cast<void>(arena.allocate(16, 8));
+  const arena_mark inner = arena.mark();
+  static_cast<void>(arena.allocate(16, 8));
+  upstream_.fail_after(1);  // the record of dropped marks
+  EXPECT_THROW(arena.rewind(outer), std::bad_alloc);
+  EXPECT_EQ(arena.stats().bytes_used, 32u);
+  arena.rewind(inner);  // still valid: the failed rewind dropped nothing
+  EXPECT_EQ(arena.stats().bytes_used, 16u);
+  arena.rewind(outer);
+  EXPECT_EQ(arena.stats().bytes_used, 0u);
   EXPECT_THROW(arena.rewind(inner), std::invalid_argument);
 }
 

@@ -70,9 +70,9 @@ monotonic_arena_options normalise(monotonic_arena_options o) {
 monotonic_arena::monotonic_arena(const monotonic_arena_options& options,
                                  std::pmr::memory_resource* upstream)
     : options_(normalise(options)),
-      max_chunk_payload_(options_.max_chunk_size - chunk::kHeader),
       upstream_(upstream),
       next_chunk_size_(options_.initial_size) {
+  max_chunk_payload_ = options_.max_chunk_size - chunk::kHeader;
   if (!options_.initial_buffer.empty()) {
     STRATA_POISON(options_.initial_buffer.data(),
                   options_.initial_buffer.size());
@@ -241,6 +241,7 @@ void monotonic_arena::reset() noexcept {
   closed_bytes_ = 0;
   ++epoch_;
   ++resets_;
+  forget_dropped_marks();
   checked_.forget_all();
 }
 
@@ -266,6 +267,7 @@ void monotonic_arena::release() noexcept {
   closed_bytes_ = 0;
   next_chunk_size_ = options_.initial_size;
   ++epoch_;
+  free_dropped_marks();
   checked_.forget_all();
 }
 
@@ -275,7 +277,52 @@ arena_mark monotonic_arena::mark() const noexcept {
           .closed_bytes = closed_bytes_,
           .own_sequence = next_own_sequence_,
           .checked_sequence = checked_.next_sequence(),
-          .epoch = epoch_};
+          .epoch = epoch_,
+          .id = ++last_mark_id_};
+}
+
+bool monotonic_arena::was_dropped(std::uint64_t mark_id) const noexcept {
+  // The last range that starts at or below the id is the only one that can
+  // hold it.
+  const dropped_marks* begin = dropped_;
+  const dropped_marks* end = dropped_ + dropped_size_;
+  const dropped_marks* after = std::upper_bound(
+      begin, end, mark_id,
+      [](std::uint64_t id, const dropped_marks& r) { return id < r.first; });
+  return after != begin && mark_id <= (after - 1)->last;
+}
+
+void monotonic_arena::record_dropped_after(std::uint64_t mark_id) {
+  if (mark_id == last_mark_id_) return;  // no mark came after it
+  // Ranges that start after the mark lie inside the new one: they go.
+  std::size_t kept = dropped_size_;
+  while (kept > 0 && dropped_[kept - 1].first > mark_id) --kept;
+  if (kept == dropped_capacity_) {
+    // The only step that can fail comes first, so a failure changes nothing.
+    const std::size_t capacity = std::max<std::size_t>(8, 2 * kept);
+    auto* grown = static_cast<dropped_marks*>(upstream_->allocate(
+        capacity * sizeof(dropped_marks), alignof(dropped_marks)));
+    ++upstream_allocations_;
+    std::copy(dropped_, dropped_ + kept, grown);
+    free_dropped_marks();
+    dropped_ = grown;
+    dropped_capacity_ = capacity;
+    reserved_bytes_ += capacity * sizeof(dropped_marks);
+  }
+  dropped_[kept] = {.first = mark_id + 1, .last = last_mark_id_};
+  dropped_size_ = kept + 1;
+}
+
+void monotonic_arena::forget_dropped_marks() noexcept { dropped_size_ = 0; }
+
+void monotonic_arena::free_dropped_marks() noexcept {
+  if (dropped_ == nullptr) return;
+  reserved_bytes_ -= dropped_capacity_ * sizeof(dropped_marks);
+  ++upstream_deallocations_;
+  upstream_->deallocate(dropped_, dropped_capacity_ * sizeof(dropped_marks),
+                        alignof(dropped_marks));
+  dropped_ = nullptr;
+  dropped_size_ = dropped_capacity_ = 0;
 }
 
 void monotonic_arena::rewind(const arena_mark& m) {
@@ -284,18 +331,19 @@ void monotonic_arena::rewind(const arena_mark& m) {
         "strata: monotonic_arena: rewind to a mark taken before the last "
         "reset() or release()");
   }
-  // The mark's chunk must still be in use: a rewind to an earlier mark drops
-  // the chunks of the marks taken after it.
+  // A rewind to an earlier mark dropped this one: its position may lie
+  // inside blocks allocated since. Its chunk must be in use as well.
   chunk* target = nullptr;
   if (m.chunk != nullptr) {
     target = used_;
     while (target != nullptr && target != m.chunk) target = target->next;
-    if (target == nullptr) {
-      throw std::invalid_argument(
-          "strata: monotonic_arena: rewind to a mark that an earlier rewind "
-          "already dropped");
-    }
   }
+  if (was_dropped(m.id) || (m.chunk != nullptr && target == nullptr)) {
+    throw std::invalid_argument(
+        "strata: monotonic_arena: rewind to a mark that an earlier rewind "
+        "already dropped");
+  }
+  record_dropped_after(m.id);
   if (used_ != target) {
     while (used_ != target) {
       chunk* c = used_;

@@ -116,6 +116,7 @@ struct arena_mark {
   std::uint64_t own_sequence = 0;
   std::uint64_t checked_sequence = 0;
   std::uint64_t epoch = 0;
+  std::uint64_t id = 0;  // marks taken later have larger ids
 };
 
 /// A region allocator; see the comment at the top of this file.
@@ -134,8 +135,8 @@ class monotonic_arena final : public internal::resource_base<monotonic_arena>,
   ~monotonic_arena() override;
 
   /// Returns `bytes` bytes aligned to `alignment`. Cost when the current
-  /// chunk has room: one alignment test, two compares, one add; otherwise an
-  /// out-of-line call that takes a retained chunk or a new one.
+  /// chunk has room: one alignment test, three compares, two adds; otherwise
+  /// an out-of-line call that takes a retained chunk or a new one.
   /// Throws std::invalid_argument if `alignment` is not a power of two, and
   /// std::bad_alloc (or what the upstream throws) if no memory can be had.
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
@@ -144,8 +145,12 @@ class monotonic_arena final : public internal::resource_base<monotonic_arena>,
     const std::size_t pad =
         (0 - reinterpret_cast<std::uintptr_t>(cur_)) & (alignment - 1);
     const auto room = static_cast<std::size_t>(end_ - cur_);
+    // A request that gets a block of its own never takes the bump path, even
+    // when it would fit (a large initial buffer, a lucky alignment), so that
+    // deallocate() can tell own blocks by their size and alignment alone.
     if (ABSL_PREDICT_TRUE((alignment & (alignment - 1)) == 0 && pad <= room &&
-                          size <= room - pad)) {
+                          size <= room - pad &&
+                          bytes + alignment < max_chunk_payload_)) {
       std::byte* p = cur_ + pad;
       cur_ = p + size;
       STRATA_UNPOISON(p, size);
@@ -176,17 +181,21 @@ class monotonic_arena final : public internal::resource_base<monotonic_arena>,
   /// for the next round and gives the rest, and every own block, back.
   void reset() noexcept;
 
-  /// Gives every chunk and own block back to the upstream; only the initial
-  /// buffer stays.
+  /// Gives every chunk, own block and the record of dropped marks back to the
+  /// upstream; only the initial buffer stays.
   void release() noexcept;
 
   /// A checkpoint: rewind(mark) drops everything allocated after it.
   [[nodiscard]] arena_mark mark() const noexcept;
 
   /// Drops every block allocated after `m` was taken. Marks nest: rewinding
-  /// to an outer mark drops the inner ones too. Throws std::invalid_argument
-  /// for a mark taken before the last reset() or release(), or one that a
-  /// rewind to an earlier mark already dropped.
+  /// to an outer mark drops the marks taken after it. Throws
+  /// std::invalid_argument for a mark taken before the last reset() or
+  /// release(), or one that a rewind to an earlier mark already dropped, and
+  /// std::bad_alloc (or what the upstream throws) if it cannot record the
+  /// marks it drops; the arena is then unchanged. The record is one 16-byte
+  /// range of mark ids per rewind that drops marks, kept until reset(), and
+  /// merged when ranges overlap.
   void rewind(const arena_mark& m);
 
   /// Bytes of retained chunks, which reclaim() can give back.
@@ -213,12 +222,18 @@ class monotonic_arena final : public internal::resource_base<monotonic_arena>,
  private:
   struct chunk;
   struct own_block;
+  // Ids of marks dropped by a rewind, first..last; kept sorted and disjoint.
+  struct dropped_marks {
+    std::uint64_t first;
+    std::uint64_t last;
+  };
 
   // True for requests served by a block of their own: those whose worst-case
   // footprint in a fresh chunk (at least one byte, plus the padding to reach
   // the alignment) would not fit in the largest chunk. Allocation and
   // deallocation decide it the same way, from the size and alignment alone,
-  // so no lookup is needed.
+  // so no lookup is needed: the fast path's `bytes + alignment <
+  // max_chunk_payload_` is its complement.
   [[nodiscard]] bool is_own_block(std::size_t bytes,
                                   std::size_t alignment) const noexcept {
     return bytes >= max_chunk_payload_ ||
@@ -234,14 +249,18 @@ class monotonic_arena final : public internal::resource_base<monotonic_arena>,
   void retain(chunk* c) noexcept;
   void enter_initial_buffer() noexcept;
   void enter(chunk* c) noexcept;
+  [[nodiscard]] bool was_dropped(std::uint64_t mark_id) const noexcept;
+  void record_dropped_after(std::uint64_t mark_id);
+  void forget_dropped_marks() noexcept;
+  void free_dropped_marks() noexcept;
 
   // The current region: [region_begin_, end_), with [cur_, end_) free.
   std::byte* cur_ = nullptr;
   std::byte* end_ = nullptr;
   std::byte* region_begin_ = nullptr;
+  std::size_t max_chunk_payload_ = 0;  // beside cur_: the fast path reads it
 
   monotonic_arena_options options_;
-  std::size_t max_chunk_payload_;
   std::pmr::memory_resource* upstream_;
 
   chunk* used_ = nullptr;      // newest first; the head is the current chunk
@@ -250,6 +269,12 @@ class monotonic_arena final : public internal::resource_base<monotonic_arena>,
   std::size_t next_chunk_size_;
   std::uint64_t next_own_sequence_ = 0;
   std::uint64_t epoch_ = 0;
+  mutable std::uint64_t last_mark_id_ = 0;  // mark() hands out ids from 1
+
+  // The ranges of dropped mark ids, in an array from the upstream.
+  dropped_marks* dropped_ = nullptr;
+  std::size_t dropped_size_ = 0;
+  std::size_t dropped_capacity_ = 0;
 
   // Counters behind stats().
   std::size_t closed_bytes_ = 0;  // bytes used in regions left behind
