@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "strata/internal/alignment.h"
 #include "strata/internal/atomic_max.h"
 
 namespace strata {
@@ -56,6 +57,7 @@ stats_resource::counters* stats_resource::counters_for_call(
 }
 
 void* stats_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  internal::check_request("stats_resource", bytes, alignment);
   void* p = upstream_->allocate(bytes, alignment);
   std::unique_lock<std::mutex> lock;
   counters* c = counters_for_call(lock);

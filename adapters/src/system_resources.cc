@@ -24,7 +24,7 @@ std::size_t page_span(std::size_t bytes) {
 }  // namespace
 
 void* malloc_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  internal::check_alignment("malloc_resource", alignment);
+  internal::check_request("malloc_resource", bytes, alignment);
   if (bytes > kLargestRequest) throw std::bad_alloc();
   const std::size_t size = std::max<std::size_t>(bytes, 1);
   void* p = nullptr;
@@ -49,7 +49,7 @@ std::size_t page_resource::page_size() noexcept {
 }
 
 void* page_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  internal::check_alignment("page_resource", alignment);
+  internal::check_request("page_resource", bytes, alignment);
   if (bytes > kLargestRequest) throw std::bad_alloc();
   const std::size_t size = page_span(bytes);
   // Pages are page-aligned; a stricter alignment maps enough to slide to it

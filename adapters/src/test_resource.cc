@@ -133,7 +133,7 @@ std::size_t test_resource::blocks_in_use() const {
 }
 
 void* test_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  internal::check_alignment(name_, alignment);
+  internal::check_request(name_, bytes, alignment);
   std::lock_guard lock(mu_);
   if (fail_countdown_ != 0 && --fail_countdown_ == 0) {
     ++stats_.failed_allocations;

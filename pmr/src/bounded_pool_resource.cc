@@ -56,9 +56,12 @@ bounded_pool_options normalise(bounded_pool_options o) {
     const std::size_t cpus = std::max(1u, std::thread::hardware_concurrency());
     o.shards = std::min(std::bit_ceil(cpus), kMaxAutoShards);
   }
-  o.shards = std::min(o.shards, std::bit_floor(o.max_pooled));
-  const std::size_t per_shard =
-      std::bit_ceil((o.max_pooled + o.shards - 1) / o.shards);
+  // A ring needs two cells at least (see mpmc_ring), so a shard holds two
+  // blocks at least and max_pooled is never below 2.
+  o.shards = std::max<std::size_t>(
+      1, std::min(o.shards, std::bit_floor(o.max_pooled) / 2));
+  const std::size_t per_shard = std::max<std::size_t>(
+      2, std::bit_ceil((o.max_pooled + o.shards - 1) / o.shards));
   o.max_pooled = per_shard * o.shards;
   return o;
 }
@@ -115,7 +118,7 @@ bounded_pool_resource::~bounded_pool_resource() {
 
 void* bounded_pool_resource::allocate_slow(std::size_t bytes,
                                            std::size_t alignment) {
-  internal::check_alignment(kName, alignment);
+  internal::check_request(kName, bytes, alignment);
   if (!poolable(bytes, alignment)) {
     std::lock_guard lock(mu_);
     void* p = unpooled_.allocate(upstream_, bytes, alignment);

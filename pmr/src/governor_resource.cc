@@ -8,6 +8,7 @@
 
 #include "strata/internal/alignment.h"
 #include "strata/internal/atomic_max.h"
+#include "strata/internal/byte_counter.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/limit_exceeded.h"
 
@@ -105,7 +106,7 @@ governor_meter::~governor_meter() {
 }
 
 void* governor_meter::allocate(std::size_t bytes, std::size_t alignment) {
-  internal::check_alignment("governor_meter", alignment);
+  internal::check_request("governor_meter", bytes, alignment);
   governor_resource* g = governor_.load(std::memory_order_acquire);
   if (g != nullptr) {
     g->charge(bytes, g->calling_thread_is_critical());
@@ -134,7 +135,8 @@ void governor_meter::deallocate(void* p, std::size_t bytes,
 void governor_meter::deallocate_uncharged(std::size_t bytes) noexcept {
   // Seq_cst, paired with the waiter's: either the waiter sees the bytes
   // gone, or this sees the waiter and wakes it.
-  in_use_.fetch_sub(bytes, std::memory_order_seq_cst);
+  internal::refund_clamped(in_use_, bytes, "governor_resource",
+                           std::memory_order_seq_cst);
   governor_resource* g = governor_.load(std::memory_order_acquire);
   if (g != nullptr && g->has_waiters()) g->wake_waiters();
 }
@@ -266,7 +268,7 @@ std::size_t governor_resource::live_now() const {
 
 void* governor_resource::allocate_slow(std::size_t bytes,
                                        std::size_t alignment) {
-  internal::check_alignment(kName, alignment);
+  internal::check_request(kName, bytes, alignment);
   // Over a pool the pool counts: no slot needed.
   slot* s = pool_ != nullptr ? nullptr : thread_slot();
   attempt a(this, bytes);

@@ -50,7 +50,7 @@ bool limit_resource::try_charge(std::size_t bytes,
 }
 
 void* limit_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
-  internal::check_alignment(kName, alignment);
+  internal::check_request(kName, bytes, alignment);
   std::size_t now = 0;
   if (try_charge(bytes, &now)) return allocate_charged(bytes, alignment, now);
   limit_hits_.fetch_add(1, std::memory_order_relaxed);

@@ -90,7 +90,7 @@ monotonic_arena::~monotonic_arena() {
 }
 
 void* monotonic_arena::allocate_slow(std::size_t bytes, std::size_t alignment) {
-  internal::check_alignment("monotonic_arena", alignment);
+  internal::check_request("monotonic_arena", bytes, alignment);
   if (is_own_block(bytes, alignment)) {
     return allocate_own_block(bytes, alignment);
   }

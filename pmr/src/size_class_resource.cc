@@ -298,7 +298,7 @@ std::size_t size_class_resource::heap_class(
 
 void* size_class_resource::allocate_slow(std::size_t bytes,
                                          std::size_t alignment) {
-  internal::check_alignment(kName, alignment);
+  internal::check_request(kName, bytes, alignment);
   void* p = nullptr;
   if (const std::size_t c = aligned_class(bytes, alignment); c != no_class_) {
     p = allocate_from_class(c, bytes);

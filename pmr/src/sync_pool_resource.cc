@@ -101,7 +101,7 @@ sync_pool_resource::slot* sync_pool_resource::thread_slot() {
 
 void* sync_pool_resource::allocate_slow(std::size_t bytes,
                                         std::size_t alignment) {
-  internal::check_alignment(kName, alignment);
+  internal::check_request(kName, bytes, alignment);
   const std::size_t b = aligned_bucket(bytes, alignment);
   if (b == kNoBucket) {
     std::lock_guard lock(mu_);

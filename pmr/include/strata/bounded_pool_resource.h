@@ -99,7 +99,7 @@ struct bounded_pool_options {
   /// Alignment of every pooled block: a power of two.
   std::size_t block_alignment = alignof(std::max_align_t);
   /// Blocks kept when returned; more go back to the upstream. Rounded up so
-  /// that each shard's ring holds a power of two.
+  /// that each shard's ring holds a power of two, and at least two blocks.
   std::size_t max_pooled = 1024;
   /// Blocks handed out and not yet returned, at most; 0 is no cap.
   std::size_t max_outstanding = 0;
@@ -107,8 +107,8 @@ struct bounded_pool_options {
   std::size_t prewarm = 0;
   /// What an allocation past max_outstanding does.
   exhausted_policy when_exhausted = exhausted_policy::fail;
-  /// Rings the pool is split into (a power of two, at most max_pooled);
-  /// 0 picks one per hardware thread.
+  /// Rings the pool is split into (a power of two, at most half of
+  /// max_pooled); 0 picks one per hardware thread.
   std::size_t shards = 0;
 };
 

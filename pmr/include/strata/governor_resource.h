@@ -91,6 +91,7 @@
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 
+#include "strata/internal/alignment.h"
 #include "strata/internal/config.h"
 #include "strata/internal/owner_counter.h"
 #include "strata/internal/resource_base.h"
@@ -272,7 +273,7 @@ class governor_resource final
     }
     auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
     if (ABSL_PREDICT_TRUE(s != nullptr && (alignment & (alignment - 1)) == 0 &&
-                          alignment != 0)) {
+                          alignment != 0 && bytes <= internal::kMaxRequest)) {
       const std::int64_t pending = s->pending.load(std::memory_order_relaxed) +
                                    static_cast<std::int64_t>(bytes);
       if (ABSL_PREDICT_TRUE(pending <= s->flush_above)) {
@@ -294,8 +295,12 @@ class governor_resource final
     }
     auto* s = static_cast<slot*>(internal::cached_thread_slot(id_));
     if (ABSL_PREDICT_TRUE(s != nullptr)) {
-      const std::int64_t pending = s->pending.load(std::memory_order_relaxed) -
-                                   static_cast<std::int64_t>(bytes);
+      // Modular arithmetic: a size no allocation had (misuse) cannot
+      // overflow; it fails the test below and goes to the slow path.
+      const auto pending =
+          static_cast<std::int64_t>(static_cast<std::uint64_t>(s->pending.load(
+                                        std::memory_order_relaxed)) -
+                                    bytes);
       if (ABSL_PREDICT_TRUE(pending >= s->flush_below)) {
         s->pending.store(pending, std::memory_order_relaxed);
         s->deallocations += 1;

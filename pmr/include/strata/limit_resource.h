@@ -45,6 +45,8 @@
 #include "absl/base/optimization.h"
 #include "absl/functional/any_invocable.h"
 
+#include "strata/internal/alignment.h"
+#include "strata/internal/byte_counter.h"
 #include "strata/internal/config.h"
 #include "strata/internal/resource_base.h"
 
@@ -94,12 +96,13 @@ class limit_resource final : public internal::resource_base<limit_resource> {
 
   /// Charges `bytes` and asks the upstream. Cost: one compare-and-swap, one
   /// load for the peak, then the upstream. Throws std::invalid_argument for
-  /// an alignment that is not a power of two, strata::limit_exceeded when
-  /// the request does not fit, and what the upstream throws (uncharged).
+  /// an alignment that is not a power of two, std::bad_alloc for a size
+  /// above PTRDIFF_MAX, strata::limit_exceeded when the request does not
+  /// fit, and what the upstream throws (uncharged).
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     if (ABSL_PREDICT_TRUE((alignment & (alignment - 1)) == 0 &&
-                          alignment != 0)) {
+                          alignment != 0 && bytes <= internal::kMaxRequest)) {
       std::size_t in_use = in_use_.load(std::memory_order_acquire);
       const std::size_t limit = limit_.load(std::memory_order_relaxed);
       if (ABSL_PREDICT_TRUE(
@@ -113,14 +116,17 @@ class limit_resource final : public internal::resource_base<limit_resource> {
     return allocate_slow(bytes, alignment);
   }
 
-  /// Refunds `bytes` and gives the block back to the upstream.
+  /// Refunds `bytes` and gives the block back to the upstream. A refund of
+  /// more than is in use (a wrong size, a double free) is reported, and the
+  /// count stops at zero: it aborts in checked builds.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void deallocate(
       void* p, std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
     upstream_->deallocate(p, bytes, alignment);
     // Release: whoever is charged these bytes next sees the upstream's
     // deallocation done, so the upstream never holds more than the limit.
-    in_use_.fetch_sub(bytes, std::memory_order_release);
+    internal::refund_clamped(in_use_, bytes, "limit_resource",
+                             std::memory_order_release);
   }
 
   /// Changes the limit; lowering it below what is in use is allowed (then

@@ -34,6 +34,7 @@
 #include "absl/base/attributes.h"
 #include "absl/container/inlined_vector.h"
 
+#include "strata/internal/alignment.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/resource_base.h"
 
@@ -62,6 +63,9 @@ class size_router_resource final
   /// The route's resource allocates. Cost: a compare per route passed.
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    // The last route may be a heap that wraps absurd sizes or trusts the
+    // alignment: both are checked here, once.
+    internal::check_request("size_router_resource", bytes, alignment);
     void* p = route_for(bytes)->allocate(bytes, alignment);
     if constexpr (internal::kChecked) {
       outstanding_.fetch_add(bytes, std::memory_order_relaxed);

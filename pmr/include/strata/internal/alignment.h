@@ -22,6 +22,21 @@ inline void check_alignment(std::string_view resource, std::size_t alignment) {
   }
 }
 
+/// The largest request a strata resource serves: no object can be larger
+/// than PTRDIFF_MAX bytes, and passing such a size on would let an upstream
+/// round it and wrap (libstdc++ 12's new_delete_resource returns a block for
+/// SIZE_MAX).
+inline constexpr std::size_t kMaxRequest = PTRDIFF_MAX;
+
+/// Throws std::invalid_argument unless `alignment` is a power of two, and
+/// std::bad_alloc if `bytes` is above kMaxRequest. For slow paths, before
+/// anything reaches an upstream.
+inline void check_request(std::string_view resource, std::size_t bytes,
+                          std::size_t alignment) {
+  check_alignment(resource, alignment);
+  if (ABSL_PREDICT_FALSE(bytes > kMaxRequest)) throw_bad_size();
+}
+
 /// Stores `size` rounded up to a multiple of `alignment` (a power of two) in
 /// `*out` and returns true, or returns false if the result would not fit in a
 /// size_t.

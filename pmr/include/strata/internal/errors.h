@@ -20,6 +20,13 @@ throw_invalid_alignment(std::string_view resource, std::size_t alignment);
 /// would overflow once rounded up or padded).
 [[noreturn]] ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD void throw_bad_size();
 
+/// Reports a refund of `bytes` against a count of only `counted` bytes (a free
+/// with the wrong size, or a double free): aborts in checked builds like
+/// report_misuse; otherwise prints one line to stderr, the first time in the
+/// process, and returns so the caller can clamp the count.
+ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD void report_count_underflow(
+    std::string_view resource, std::size_t bytes, std::size_t counted) noexcept;
+
 /// Prints "strata: <resource>: <what> (pointer <p>)" to stderr and aborts,
 /// allocating nothing. Used by checked builds when a caller misuses a
 /// resource.

@@ -22,9 +22,12 @@ namespace strata::internal {
 
 class mpmc_ring {
  public:
-  /// Requires: `capacity` is a power of two.
+  /// Requires: `capacity` is a power of two, at least 2. With one cell, the
+  /// sequence a push expects of an empty cell is the one a full cell has, so
+  /// a push would overwrite the value and a pop would spin.
   explicit mpmc_ring(std::size_t capacity)
       : mask_(capacity - 1), cells_(std::make_unique<cell[]>(capacity)) {
+    STRATA_ASSERT(capacity >= 2 && (capacity & mask_) == 0);
     for (std::size_t i = 0; i < capacity; ++i) {
       cells_[i].sequence.store(i, std::memory_order_relaxed);
     }
