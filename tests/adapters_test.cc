@@ -8,9 +8,7 @@
 //                          ConstructorFailureFreesTheMemory,
 //                          TakesAPolymorphicAllocator, DerivedToBase
 //   pmr_containers         PmrContainersTest: EveryAliasUsesTheResource
-//   synchronized_resource  SynchronizedResourceTest:
-//   ThreadsShareAResourceThatIsNotThreadSafe stats_resource StatsResourceTest:
-//   CountsBySizeBucket,
+//   stats_resource         StatsResourceTest: CountsBySizeBucket,
 //                          LiveAndPeakBytes, KeepsTheCountsOfExitedThreads,
 //                          HeaderExampleWorks
 //   system_resources       SystemResourcesTest: MallocHonoursAlignment,
@@ -19,7 +17,9 @@
 //                          FormatsALine, FormatsPrometheusText,
 //                          StopsPromptlyOnDestruction
 //   the header examples    AdapterExamplesTest: one per header
-// The contracts every resource keeps are in adapters_conformance_test.
+// The contracts every resource keeps are in adapters_conformance_test;
+// synchronized_resource and stats_resource under threads in
+// stress/adapters_stress_test.
 
 #include <array>
 #include <atomic>
@@ -187,34 +187,6 @@ TEST_F(PmrContainersTest, EveryAliasUsesTheResource) {
     for (int i = 0; i < 5; ++i) v.push_back(i);  // the fifth spills over
   }));
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
-}
-
-TEST(SynchronizedResourceTest, ThreadsShareAResourceThatIsNotThreadSafe) {
-  test_resource upstream(testing::recording_checker("upstream"));
-  {
-    synchronized_resource<size_class_resource> shared(size_class_options{},
-                                                      &upstream);
-    auto work = [&shared](int seed) {
-      std::vector<std::pair<void*, std::size_t>> mine;
-      for (int i = 0; i < 20000; ++i) {
-        const std::size_t n =
-            8 + static_cast<std::size_t>((i * 37 + seed) % 900);
-        mine.emplace_back(shared.allocate(n, 8), n);
-        if (mine.size() > 50) {
-          shared.deallocate(mine.front().first, mine.front().second, 8);
-          mine.erase(mine.begin());
-        }
-      }
-      for (auto [p, n] : mine) shared.deallocate(p, n, 8);
-    };
-    std::thread other(work, 1);
-    work(2);
-    other.join();
-    auto lock = shared.lock();
-    EXPECT_EQ(shared.get().stats().bytes_in_use, 0u);
-  }
-  EXPECT_EQ(upstream.bytes_in_use(), 0u);
-  EXPECT_TRUE(upstream.defects().empty());
 }
 
 class StatsResourceTest : public testing::UpstreamCheckedTest {};

@@ -5,8 +5,7 @@
 // deadlines; nothing sleeps and no test asserts a time.
 //
 //   counting      CountsLiveBytesAndCalls, MeterChargesWhatEntersTheStack
-//   hard limit    FootprintNeverPassesHardLimitUnderTwoThreads,
-//                 FailPolicyThrowsAtOnce, ReclaimPolicyReclaimsThenRetries,
+//   hard limit    FailPolicyThrowsAtOnce, ReclaimPolicyReclaimsThenRetries,
 //                 LoweredLimitRefusesUntilFreed
 //   growth        GrowthPercentStartsACycleAtTheTarget,
 //                 GrowthOverAPoolIsCheckedWhenItsCacheRunsDry,
@@ -18,6 +17,7 @@
 //   hierarchy     NestedGovernorIsCountedInItsParent,
 //                 OuterLimitUnwindsToTheInnerTop
 //   example       HeaderExampleWorks
+// Threads hammering a governor: stress/governor_resource_stress_test.
 
 #include "strata/governor_resource.h"
 
@@ -129,59 +129,6 @@ TEST_F(GovernorTest, MeterChargesWhatEntersTheStack) {
         << "a meter serves one governor";
   }
   EXPECT_EQ(meter.in_use(), 0u);
-}
-
-TEST_F(GovernorTest, FootprintNeverPassesHardLimitUnderTwoThreads) {
-  constexpr std::size_t kLimit = 1 << 20;
-  std::atomic<std::size_t> refused{0};
-  {
-    governor_meter meter(&upstream_);
-    sync_pool_resource pool({.thread_cache_bytes = 64 << 10}, &meter);
-    governor_resource g({.hard_limit = kLimit,
-                         .growth_percent = -1,
-                         .policy = pause_policy::reclaim},
-                        &pool, &meter);
-    g.add_reclaimable(pool);
-    // Each thread alone holds up to 1,600 blocks of 908 bytes on average,
-    // past the limit, so the stress reaches it however the threads
-    // interleave (under TSan one may finish before the other starts).
-    auto work = [&](unsigned seed) {
-      std::mt19937 rng(seed);
-      std::vector<std::pair<void*, std::size_t>> held;
-      for (int i = 0; i < 20000; ++i) {
-        if (held.size() < 1600 && (rng() % 3 != 0 || held.empty())) {
-          const std::size_t size = std::size_t{16} << (rng() % 9);  // to 4 KiB
-          try {
-            held.emplace_back(g.allocate(size), size);
-          } catch (const limit_exceeded&) {
-            refused.fetch_add(1, std::memory_order_relaxed);
-            for (std::size_t k = 0; k < held.size() / 2; ++k) {
-              g.deallocate(held.back().first, held.back().second);
-              held.pop_back();
-            }
-          }
-        } else {
-          const std::size_t k = rng() % held.size();
-          g.deallocate(held[k].first, held[k].second);
-          held[k] = held.back();
-          held.pop_back();
-        }
-      }
-      for (const auto& [p, size] : held) g.deallocate(p, size);
-    };
-    std::thread other(work, 1u);
-    work(2u);
-    other.join();
-    const governor_stats s = g.stats();
-    EXPECT_EQ(s.live_bytes, 0u) << "every byte accounted back";
-    EXPECT_EQ(s.allocations, s.deallocations);
-    EXPECT_LE(s.peak_footprint_bytes, kLimit);
-    EXPECT_GE(s.limit_hits, refused.load());
-    EXPECT_EQ(s.failures, refused.load());
-    EXPECT_GT(s.limit_hits, 0u) << "the stress reached the limit";
-  }
-  EXPECT_LE(upstream_.stats().peak_bytes_in_use, kLimit)
-      << "the upstream's high-water mark";
 }
 
 TEST_F(GovernorTest, FailPolicyThrowsAtOnce) {

@@ -7,9 +7,9 @@
 //                        HandlerGivesUpAfterMaxRetries
 //   set_limit            LoweringBelowInUseFailsUntilFreed
 //   stats                StatsCountPeakHitsAndFailures
-//   thread safety        StressNeverPassesTheLimit
 //   the header example   HeaderExampleWorks
-// The contracts every resource keeps are in limit_resource_conformance_test.
+// The contracts every resource keeps are in limit_resource_conformance_test;
+// threads hammering a limit in stress/limit_resource_stress_test.
 
 #include "strata/limit_resource.h"
 
@@ -156,42 +156,6 @@ TEST_F(LimitResourceTest, StatsCountPeakHitsAndFailures) {
   EXPECT_EQ(s.limit_hits, 1u);
   EXPECT_EQ(s.failures, 1u);
   capped.deallocate(a, 70, 8);
-}
-
-// Both cores allocate and free random sizes against a tight limit. The
-// upstream is the checker, whose high-water mark of bytes in use proves the
-// limit held at every instant; at the end everything is accounted back.
-TEST_F(LimitResourceTest, StressNeverPassesTheLimit) {
-  constexpr std::size_t kLimit = 64 << 10;
-  limit_resource capped({.limit = kLimit}, &upstream_);
-  std::atomic<std::size_t> refusals{0};
-  auto worker = [&](unsigned seed) {
-    std::mt19937 rng(seed);
-    std::vector<std::pair<void*, std::size_t>> mine;
-    for (int i = 0; i < 20000; ++i) {
-      if (mine.empty() || rng() % 2 == 0) {
-        const std::size_t n = 1 + rng() % 4096;
-        try {
-          mine.emplace_back(capped.allocate(n, 8), n);
-        } catch (const limit_exceeded&) {
-          refusals.fetch_add(1, std::memory_order_relaxed);
-        }
-      } else {
-        const std::size_t victim = rng() % mine.size();
-        capped.deallocate(mine[victim].first, mine[victim].second, 8);
-        mine[victim] = mine.back();
-        mine.pop_back();
-      }
-    }
-    for (auto [p, n] : mine) capped.deallocate(p, n, 8);
-  };
-  std::thread other(worker, 1);
-  worker(2);
-  other.join();
-  EXPECT_GT(refusals.load(), 0u) << "the limit was never reached";
-  EXPECT_LE(upstream_.stats().peak_bytes_in_use, kLimit);
-  EXPECT_LE(capped.stats().peak, kLimit);
-  EXPECT_EQ(capped.in_use(), 0u);
 }
 
 // The example of limit_resource.h, with a cache to trim.

@@ -8,9 +8,9 @@
 //   fail_after          FailAfterThrowsOnTheNthAllocationOnce
 //   stats               CountsBlocksBytesPeakAndLargest
 //   options             ScribblesFreshMemory, RefusesBlocksOverMaxAllocation
-//   thread safety       ThreadsShareOneResource
 //   the header example  HeaderExampleWorks
-// The contracts every resource keeps are in the conformance suite.
+// The contracts every resource keeps are in the conformance suite; threads
+// sharing one in stress/test_resource_stress_test.
 
 #include "strata/adapters/test_resource.h"
 
@@ -192,36 +192,6 @@ TEST_F(TestResourceTest, RefusesBlocksOverMaxAllocation) {
   void* p = capped.allocate(64, 8);
   capped.deallocate(p, 64, 8);
   EXPECT_EQ(upstream_.stats().allocations, 1u);
-}
-
-TEST_F(TestResourceTest, ThreadsShareOneResource) {
-  constexpr std::size_t kPerThread = 5000;
-  // Each thread allocates kPerThread blocks, freeing every other one as it
-  // goes, and hands back the half it still holds.
-  auto work = [this] {
-    std::vector<std::pair<void*, std::size_t>> held;
-    for (std::size_t i = 0; i < kPerThread; ++i) {
-      const std::size_t size = 8 + i % 64;
-      void* p = checker_.allocate(size, 8);
-      if (i % 2 == 0) {
-        held.emplace_back(p, size);
-      } else {
-        checker_.deallocate(p, size, 8);
-      }
-    }
-    return held;
-  };
-  std::vector<std::pair<void*, std::size_t>> left_other;
-  std::thread other([&] { left_other = work(); });
-  const std::vector<std::pair<void*, std::size_t>> left_main = work();
-  other.join();
-  EXPECT_EQ(checker_.stats().allocations, 2 * kPerThread);
-  EXPECT_EQ(checker_.blocks_in_use(), kPerThread);
-  for (const auto& held : {left_other, left_main}) {
-    for (const auto& [p, size] : held) checker_.deallocate(p, size, 8);
-  }
-  EXPECT_TRUE(checker_.defects().empty());
-  EXPECT_EQ(checker_.bytes_in_use(), 0u);
 }
 
 TEST(TestResourceStandaloneTest, HeaderExampleWorks) {
