@@ -38,8 +38,10 @@ TEST_F(SyncPoolStressTest, ManyPoolsAndThreadsComeAndGo) {
   for (int round = 0; round < 20; ++round) {
     std::vector<std::unique_ptr<sync_pool_resource>> pools;
     for (int i = 0; i < 3; ++i) {
-      pools.push_back(std::make_unique<sync_pool_resource>(sync_pool_options{},
-                                                           &upstream_));
+      // Small caches: a refill takes a magazine from the upstream block by
+      // block, which the default cache size makes the whole cost of the test.
+      pools.push_back(std::make_unique<sync_pool_resource>(
+          sync_pool_options{.thread_cache_bytes = 16 << 10}, &upstream_));
     }
     std::vector<std::thread> threads;
     for (int t = 0; t < 3; ++t) {

@@ -5,7 +5,7 @@
 // block is allocated on one thread and freed on the other while both keep
 // allocating: the traffic that crosses thread caches, rings and counters.
 //
-//   strata::testing::expect_clean_handoff(pool, {.blocks = 4000});
+//   strata::testing::expect_clean_handoff(pool, {.blocks = 20000});
 //
 // Bounded in iterations, not in time. The threads wait on a condition
 // variable with a deadline far beyond any healthy run, so a hang fails the
@@ -38,7 +38,7 @@ namespace strata::testing {
 /// What a hand-off stress asks of the resource.
 struct handoff_options {
   /// Blocks each thread sends to the other.
-  std::size_t blocks = 4000;
+  std::size_t blocks = 20000;
   /// Blocks waiting in each direction's queue, at most.
   std::size_t queue_capacity = 32;
   /// Sizes are drawn from 1 to max_size, skewed towards small ones.
