@@ -313,7 +313,7 @@ void add_governor_ops(subject& s, governor_resource& g) {
 std::unique_ptr<subject> make_sync_pool(std::pmr::memory_resource* up) {
   struct s final : subject {
     explicit s(std::pmr::memory_resource* up)
-        : pool({.largest_pooled = 16 << 10, .thread_cache_bytes = 512}, up) {
+        : pool({.largest_pooled = 16 << 10, .thread_cache_bytes = 256}, up) {
       add_reclaims(*this, pool);
     }
     std::pmr::memory_resource& top() override { return pool; }
@@ -473,7 +473,7 @@ std::unique_ptr<subject> make_limit(std::pmr::memory_resource* up) {
 std::unique_ptr<subject> make_limit_over_pool(std::pmr::memory_resource* up) {
   struct s final : subject {
     explicit s(std::pmr::memory_resource* up)
-        : pool({.thread_cache_bytes = 512}, up),
+        : pool({.thread_cache_bytes = 256}, up),
           capped({.limit = 8 << 20}, &pool) {
       add_reclaims(*this, pool);
       ops.push_back({"limit check", [this](scenario&) {
@@ -491,7 +491,7 @@ std::unique_ptr<subject> make_size_router(std::pmr::memory_resource* up) {
   struct s final : subject {
     explicit s(std::pmr::memory_resource* up)
         : small({.block_size = 64, .max_pooled = 16, .prewarm = 4}, up),
-          middle({.thread_cache_bytes = 512}, up),
+          middle({.thread_cache_bytes = 256}, up),
           slabs({}, up),
           router(routes(), up) {
       add_reclaims(*this, small);
@@ -532,7 +532,7 @@ std::unique_ptr<subject> make_governed_pool(std::pmr::memory_resource* up) {
   struct s final : subject {
     explicit s(std::pmr::memory_resource* up)
         : meter(up),
-          pool({.thread_cache_bytes = 512}, &meter),
+          pool({.thread_cache_bytes = 256}, &meter),
           g({.hard_limit = 8 << 20, .growth_percent = 50, .growth_floor = 0},
             &pool, &meter) {
       g.add_reclaimable(pool);
@@ -580,7 +580,7 @@ std::unique_ptr<subject> make_pool_governor_stack(
     std::pmr::memory_resource* up) {
   return std::make_unique<stack_subject>(
       resource_stack::builder(up)
-          .sync_pool({.thread_cache_bytes = 512})
+          .sync_pool({.thread_cache_bytes = 256})
           .governor(kStackBudget)
           .build());
 }
@@ -590,7 +590,7 @@ std::unique_ptr<subject> make_slab_pool_governor_stack(
   return std::make_unique<stack_subject>(
       resource_stack::builder(up)
           .size_classes()
-          .sync_pool({.thread_cache_bytes = 512})
+          .sync_pool({.thread_cache_bytes = 256})
           .governor(kStackBudget)
           .build());
 }
@@ -615,7 +615,7 @@ std::unique_ptr<subject> make_governor_under_governor_stack(
   auto process = std::make_unique<governor_resource>(
       governor_options{.hard_limit = 16 << 20}, up);
   resource_stack stack = resource_stack::builder(process.get())
-                             .sync_pool({.thread_cache_bytes = 512})
+                             .sync_pool({.thread_cache_bytes = 256})
                              .governor(kStackBudget)
                              .build();
   return std::make_unique<stack_subject>(std::move(stack), std::move(process));
@@ -627,7 +627,7 @@ std::unique_ptr<subject> make_size_router_stack(std::pmr::memory_resource* up) {
   struct s final : subject {
     explicit s(std::pmr::memory_resource* up)
         : small({.block_size = 64, .max_pooled = 16}, up),
-          middle({.thread_cache_bytes = 512}, up),
+          middle({.thread_cache_bytes = 256}, up),
           stack(resource_stack::builder(up)
                     .limit({.limit = 8 << 20})
                     .size_router({{64, &small}, {1024, &middle}})
@@ -664,7 +664,7 @@ std::unique_ptr<subject> make_stats(std::pmr::memory_resource* up) {
 std::unique_ptr<subject> make_stats_over_pool(std::pmr::memory_resource* up) {
   struct s final : subject {
     explicit s(std::pmr::memory_resource* up)
-        : pool({.thread_cache_bytes = 512}, up), counted(&pool) {
+        : pool({.thread_cache_bytes = 256}, up), counted(&pool) {
       add_reclaims(*this, pool);
     }
     std::pmr::memory_resource& top() override { return counted; }
@@ -750,7 +750,9 @@ const named_factory kSubjects[] = {
 
 class ExceptionSafetyTest : public ::testing::TestWithParam<named_factory> {
  protected:
-  static constexpr std::uint64_t kSeeds[] = {1, 2};
+  // One seed: the loop costs the square of the upstream calls, and the
+  // sanitizer workflows run it too.
+  static constexpr std::uint64_t kSeeds[] = {1};
 
   // One run of the scenario with the n-th upstream allocation failing;
   // returns whether the failure was never reached (the loop then ends).
