@@ -8,7 +8,8 @@
 //   max_outstanding      CapFailsWithLimitExceeded,
 //                        CapCanOverflowToTheUpstream
 //   reclaim              ReclaimDrainsTheRings
-//   stats, options       OptionsAreNormalised, InvalidOptionsThrow
+//   stats, options       OptionsAreNormalised, InvalidOptionsThrow,
+//                        TinyPoolsKeepTheirBlocksAndNeverHang
 //   thread stacks        FreedBlocksWaitOnTheThreadsStack,
 //                        AnExitingThreadsStackGoesToTheRings,
 //                        PoolDestroyedWhileAThreadWithAStackRuns,
@@ -189,9 +190,39 @@ TEST_F(BoundedPoolTest, OptionsAreNormalised) {
   EXPECT_EQ(pool.options().block_size, 64u);
   EXPECT_EQ(pool.options().max_pooled, 1024u);
   EXPECT_EQ(pool.options().shards, 2u);
+  // A ring holds two blocks at least.
   bounded_pool_resource tiny({.max_pooled = 1, .shards = 8}, &upstream_);
   EXPECT_EQ(tiny.options().shards, 1u);
-  EXPECT_EQ(tiny.options().max_pooled, 1u);
+  EXPECT_EQ(tiny.options().max_pooled, 2u);
+  bounded_pool_resource few({.max_pooled = 4, .shards = 8}, &upstream_);
+  EXPECT_EQ(few.options().shards, 2u);
+  EXPECT_EQ(few.options().max_pooled, 4u);
+}
+
+TEST_F(BoundedPoolTest, TinyPoolsKeepTheirBlocksAndNeverHang) {
+  // A shard's ring with one cell once overwrote the pooled block on a push
+  // into the full ring, and pop() then spun forever.
+  for (const std::size_t max_pooled : {1u, 2u, 3u, 8u}) {
+    for (const std::size_t shards : {1u, 2u, 8u}) {
+      bounded_pool_resource pool(
+          {.block_size = 32, .max_pooled = max_pooled, .shards = shards},
+          &upstream_);
+      const std::size_t kept = pool.options().max_pooled;
+      std::vector<void*> blocks;
+      for (std::size_t i = 0; i < kept + 3; ++i) {
+        blocks.push_back(pool.allocate(32, 8));
+      }
+      for (void* p : blocks) pool.deallocate(p, 32, 8);
+      EXPECT_EQ(pool.stats().outstanding, 0u);
+      EXPECT_LE(pool.stats().pooled, kept);
+      EXPECT_EQ(upstream_.blocks_in_use(), pool.stats().pooled);
+      for (void*& p : blocks) p = pool.allocate(32, 8);
+      for (void* p : blocks) pool.deallocate(p, 32, 8);
+      const reclaim_result r = pool.reclaim({.bytes = SIZE_MAX});
+      EXPECT_FALSE(r.more_remains);
+      EXPECT_EQ(upstream_.blocks_in_use(), pool.stats().pooled);
+    }
+  }
 }
 
 TEST_F(BoundedPoolTest, InvalidOptionsThrow) {

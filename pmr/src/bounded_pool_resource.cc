@@ -157,6 +157,7 @@ void* bounded_pool_resource::allocate_slow(std::size_t bytes,
     }
     p = c != nullptr ? refill(c) : take_block();
   }
+  if constexpr (internal::kHardened) clear_freed_tag(p);
   checked_.on_allocate(p, bytes, alignment);
   return p;
 }

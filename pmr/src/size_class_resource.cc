@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -394,6 +395,24 @@ std::size_t size_class_resource::max_grown_empties() const noexcept {
              : base * growth;
 }
 
+void size_class_resource::report_bad_free(const span* s, const void* p,
+                                          std::size_t bytes) const noexcept {
+  if (s->owner != hardening_key_) {
+    internal::report_misuse(kName, p,
+                            "a pointer this resource never handed out "
+                            "(hardened build)");
+  }
+  if (live_of(s) == 0) {
+    internal::report_misuse(kName, p, "double free (hardened build)");
+  }
+  char what[96];
+  std::snprintf(what, sizeof(what),
+                "freed with size %zu, larger than its block of %u bytes "
+                "(hardened build)",
+                bytes, s->size);
+  internal::report_misuse(kName, p, what);
+}
+
 size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   class_spans& list = spans_[c];
   auto* memory = static_cast<std::byte*>(
@@ -415,7 +434,8 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
         .listed = false,
         .empty_listed = false,
         .all_prev = nullptr,
-        .all_next = list.all};
+        .all_next = list.all,
+        .owner = hardening_key_};
   if (list.all != nullptr) list.all->all_prev = s;
   list.all = s;
   ++list.count;

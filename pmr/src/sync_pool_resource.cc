@@ -133,6 +133,7 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
     }
   }
   STRATA_UNPOISON(p, bucket_size_[b]);
+  if constexpr (internal::kHardened) clear_freed_tag(p);
   checked_.on_allocate(p, bytes, alignment);
   return p;
 }

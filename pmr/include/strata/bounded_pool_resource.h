@@ -77,6 +77,7 @@
 #include "strata/internal/cache_count.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
+#include "strata/internal/hardening.h"
 #include "strata/internal/mpmc_ring.h"
 #include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
@@ -172,6 +173,7 @@ class bounded_pool_resource final
         void* p = c->blocks[count - 1];
         c->held.after_take(held);
         STRATA_UNPOISON(p, block_size_);
+        if constexpr (internal::kHardened) clear_freed_tag(p);
         checked_.on_allocate(p, bytes, alignment);
         return p;
       }
@@ -186,6 +188,7 @@ class bounded_pool_resource final
       void* p, std::size_t bytes,
       std::size_t alignment = alignof(std::max_align_t)) noexcept {
     checked_.on_deallocate(p, bytes, alignment);
+    if constexpr (internal::kHardened) check_freed_tag(p, bytes, alignment);
     if (thread_stack* c = fast_stack(bytes, alignment)) {
       const std::uint64_t held = c->held.word();
       const std::size_t count = internal::cache_count::count_of(held);
@@ -253,6 +256,25 @@ class bounded_pool_resource final
   ABSL_ATTRIBUTE_NOINLINE void deallocate_slow(void* p, std::size_t bytes,
                                                std::size_t alignment) noexcept;
   void thread_exiting(void* stack) noexcept override;
+
+  // Hardened builds: a freed pooled block of a word or more carries a tag in
+  // its first word.
+  [[nodiscard]] bool tagged(std::size_t bytes,
+                            std::size_t alignment) const noexcept {
+    return block_size_ >= sizeof(std::uintptr_t) && poolable(bytes, alignment);
+  }
+  void check_freed_tag(void* p, std::size_t bytes,
+                       std::size_t alignment) const noexcept {
+    if (ABSL_PREDICT_TRUE(tagged(bytes, alignment))) {
+      internal::tag_freed("bounded_pool_resource", p,
+                          static_cast<std::uintptr_t*>(p), hardening_key_);
+    }
+  }
+  void clear_freed_tag(void* p) const noexcept {
+    if (block_size_ >= sizeof(std::uintptr_t)) {
+      *static_cast<std::uintptr_t*>(p) = 0;
+    }
+  }
   // The calling thread's stack, made on first use; nullptr for a capped
   // pool, stacks too small to be worth it, or a thread that is exiting.
   thread_stack* own_stack();
@@ -287,6 +309,7 @@ class bounded_pool_resource final
   std::pmr::memory_resource* upstream_;
   std::vector<std::unique_ptr<internal::mpmc_ring>> shards_;
   std::uint64_t id_;
+  std::uintptr_t hardening_key_ = internal::new_hardening_key(this);
 
   // The cap's counter, touched only when max_outstanding is set.
   alignas(internal::kCacheLine) std::atomic<std::size_t> outstanding_{0};

@@ -136,6 +136,7 @@
 
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
+#include "strata/internal/hardening.h"
 #include "strata/internal/owner_counter.h"
 #include "strata/internal/page_heap.h"
 #include "strata/internal/passthrough_blocks.h"
@@ -363,6 +364,7 @@ class size_class_resource final
     bool empty_listed;   // on the empty list
     span* all_prev;      // in the class's list of every span
     span* all_next;
+    std::uintptr_t owner;  // the resource's hardening key: who made the span
   };
 
   // What the slow paths need to know of a slab class, two to a cache line
@@ -515,10 +517,40 @@ class size_class_resource final
     } else {
       return nullptr;
     }
+    if constexpr (internal::kHardened) clear_freed_tag(s, p);
     STRATA_UNPOISON(p, bytes);
     s->usage += usage_of(bytes);
     return p;
   }
+
+  // Hardened builds: a freed block of 16 bytes or more carries a tag in its
+  // second word (the first holds the free-list link). Blocks are poisoned
+  // beyond the bytes asked for, so the word is unpoisoned around each touch.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static void clear_freed_tag(span* s,
+                                                           void* p) noexcept {
+    if (s->size >= 2 * sizeof(std::uintptr_t)) {
+      auto* word = static_cast<std::uintptr_t*>(p) + 1;
+      STRATA_UNPOISON(word, sizeof(*word));
+      *word = 0;
+      STRATA_POISON(word, sizeof(*word));
+    }
+  }
+  // Reports a block the span's owner, its count or its size says cannot be
+  // in use (foreign pointer, double free, wrong size), then tags it.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void check_free(
+      span* s, void* p, std::size_t bytes) const noexcept {
+    if (ABSL_PREDICT_FALSE(s->owner != hardening_key_ || live_of(s) == 0 ||
+                           bytes > s->size)) {
+      report_bad_free(s, p, bytes);
+    }
+    if (s->size >= 2 * sizeof(std::uintptr_t)) {
+      auto* word = static_cast<std::uintptr_t*>(p) + 1;
+      STRATA_UNPOISON(word, sizeof(*word));
+      internal::tag_freed("size_class_resource", p, word, hardening_key_);
+    }
+  }
+  [[noreturn]] ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD void report_bad_free(
+      const span* s, const void* p, std::size_t bytes) const noexcept;
 
   // Puts `p` back on its span's free list. A span whose last block in use
   // comes back starts afresh: its free list is dropped and blocks are carved
@@ -531,6 +563,7 @@ class size_class_resource final
                                               std::size_t span_mask,
                                               unsigned color_shift) noexcept {
     span* s = header_of(p, span_mask, color_shift);
+    if constexpr (internal::kHardened) check_free(s, p, bytes);
     s->usage -= usage_of(bytes);
     if (ABSL_PREDICT_FALSE(live_of(s) == 0)) {
       STRATA_POISON(p, s->size);
@@ -667,6 +700,7 @@ class size_class_resource final
   internal::page_heap big_heap_;
   internal::passthrough_blocks large_;
 
+  const std::uintptr_t hardening_key_ = internal::new_hardening_key(this);
   [[no_unique_address]] internal::block_checker checked_{"size_class_resource"};
 };
 

@@ -60,6 +60,7 @@
 #include <memory>
 #include <memory_resource>
 #include <mutex>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -71,6 +72,7 @@
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
 #include "strata/internal/deadline.h"
+#include "strata/internal/hardening.h"
 #include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
 #include "strata/internal/thread_slots.h"
@@ -263,6 +265,7 @@ class sync_pool_resource final
           STRATA_UNPOISON(p, bucket_size_[b]);
           c.head = *static_cast<void**>(p);
           c.held.take();
+          if constexpr (internal::kHardened) clear_freed_tag(p);
           checked_.on_allocate(p, bytes, alignment);
           return p;
         }
@@ -278,6 +281,10 @@ class sync_pool_resource final
     checked_.on_deallocate(p, bytes, alignment);
     const std::size_t b = bucket_of(bytes);
     if (ABSL_PREDICT_TRUE(b != kNoBucket && fast_alignment(alignment))) {
+      if constexpr (internal::kHardened) {
+        internal::tag_freed(kHardenedName, p, freed_tag_word(p),
+                            hardening_key_);
+      }
       auto* s = static_cast<slot*>(internal::keyed_thread_slot(
           id_, key_.load(std::memory_order_relaxed)));
       if (ABSL_PREDICT_TRUE(s != nullptr)) {
@@ -298,6 +305,14 @@ class sync_pool_resource final
   }
 
   void thread_exiting(void* s) noexcept override;
+
+  // Hardened builds: a freed block carries a tag in its second word (the
+  // first holds the free-list link; every bucket is 16 bytes or more).
+  static constexpr std::string_view kHardenedName = "sync_pool_resource";
+  static std::uintptr_t* freed_tag_word(void* p) noexcept {
+    return static_cast<std::uintptr_t*>(p) + 1;
+  }
+  static void clear_freed_tag(void* p) noexcept { *freed_tag_word(p) = 0; }
 
   ABSL_ATTRIBUTE_NOINLINE void* allocate_slow(std::size_t bytes,
                                               std::size_t alignment);
@@ -338,6 +353,7 @@ class sync_pool_resource final
   std::uint8_t small_index_[kSmallLimit / 16 + 1] = {};
   std::vector<std::uint8_t> large_index_;
   std::uint64_t id_;
+  std::uintptr_t hardening_key_ = internal::new_hardening_key(this);
   // Raised by reclaim(); threads age their caches when they see it change.
   alignas(internal::kCacheLine) std::atomic<std::uint64_t> epoch_{1};
   // internal::slot_key(id_, epoch_), what the fast paths compare.
