@@ -233,6 +233,15 @@ class context {
   /// current operation may use).
   std::vector<upstream_limit>& limits() noexcept { return limits_; }
 
+  /// True on every n-th operation and at the end of the input: for counters
+  /// whose snapshot costs more than the operation (they stay wrong once
+  /// wrong, so a later check still catches them).
+  [[nodiscard]] bool every(std::size_t n) const noexcept {
+    return finishing_ || step_ % n == 0;
+  }
+  void next_step() noexcept { ++step_; }
+  void finish() noexcept { finishing_ = true; }
+
   /// Checks the upstream against the limits and for defects; `before` is
   /// what it held before the operation.
   void check_upstream(std::size_t before, std::size_t peak_before) {
@@ -256,6 +265,8 @@ class context {
   test_resource upstream_;
   shadow_model model_;
   std::vector<upstream_limit> limits_;
+  std::size_t step_ = 0;
+  bool finishing_ = false;
 };
 
 /// A size for an allocation: mostly small, sometimes large, rarely absurd.
@@ -379,9 +390,12 @@ int run(const std::uint8_t* data, std::size_t size) {
       ctx.check_upstream(before, peak_before);
       target->check(ctx);
       if (++step % kVerifyPeriod == 0) model.verify_all();
+      ctx.next_step();
     }
     ctx.upstream().fail_after(0);
+    ctx.finish();
     ctx.model().verify_all();
+    target->check(ctx);
     // Pass-through layers track no blocks: give them all back first. A
     // resource that owns its memory must give it back on destruction even
     // with blocks live, so keep them live when the input says so.

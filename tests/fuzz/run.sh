@@ -4,6 +4,7 @@
 #
 #   tests/fuzz/run.sh [seconds-per-target] [target...]
 #
+# Each target first replays tests/fuzz/regressions/<target>/, if any.
 # Build first: cmake --workflow --preset fuzz. Findings (crash-*, timeout-*,
 # oom-* files) are kept in $STRATA_FUZZ_ARTIFACTS (default: a temp dir named
 # in the output).
@@ -39,6 +40,14 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus"
   cp tests/fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
   log=$work/$t.log
+  # The reproducers of defects already fixed must stay fixed.
+  if [ -d tests/fuzz/regressions/"$t" ] &&
+     ! "$exe" tests/fuzz/regressions/"$t"/* >"$log" 2>&1; then
+    echo "fuzz: $t FAILED on a regression in tests/fuzz/regressions/$t:"
+    grep -E -m 5 'Running:|fuzz check failed|ERROR:|runtime error' "$log"
+    failed+=("$t")
+    continue
+  fi
   "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$artifacts/$t-" \
     "$corpus" >"$log" 2>&1
