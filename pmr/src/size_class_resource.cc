@@ -397,7 +397,7 @@ std::size_t size_class_resource::max_grown_empties() const noexcept {
 
 void size_class_resource::report_bad_free(const span* s, const void* p,
                                           std::size_t bytes) const noexcept {
-  if (s->owner != hardening_key_) {
+  if (s->owner != owner_tag()) {
     internal::report_misuse(kName, p,
                             "a pointer this resource never handed out "
                             "(hardened build)");
@@ -433,9 +433,9 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
         .current = false,
         .listed = false,
         .empty_listed = false,
+        .owner = owner_tag(),
         .all_prev = nullptr,
-        .all_next = list.all,
-        .owner = hardening_key_};
+        .all_next = list.all};
   if (list.all != nullptr) list.all->all_prev = s;
   list.all = s;
   ++list.count;

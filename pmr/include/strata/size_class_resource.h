@@ -362,9 +362,11 @@ class size_class_resource final
     bool current;        // its class's current span
     bool listed;         // on the partial list
     bool empty_listed;   // on the empty list
-    span* all_prev;      // in the class's list of every span
+    // Who made the span (the low half of the resource's hardening key): in
+    // the padding of the first line, which every free touches already.
+    std::uint32_t owner;
+    span* all_prev;  // in the class's list of every span
     span* all_next;
-    std::uintptr_t owner;  // the resource's hardening key: who made the span
   };
 
   // What the slow paths need to know of a slab class, two to a cache line
@@ -528,7 +530,7 @@ class size_class_resource final
   // beyond the bytes asked for, so the word is unpoisoned around each touch.
   ABSL_ATTRIBUTE_ALWAYS_INLINE static void clear_freed_tag(span* s,
                                                            void* p) noexcept {
-    if (s->size >= 2 * sizeof(std::uintptr_t)) {
+    if (ABSL_PREDICT_TRUE(s->size >= 2 * sizeof(std::uintptr_t))) {
       auto* word = static_cast<std::uintptr_t*>(p) + 1;
       STRATA_UNPOISON(word, sizeof(*word));
       *word = 0;
@@ -539,15 +541,18 @@ class size_class_resource final
   // in use (foreign pointer, double free, wrong size), then tags it.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void check_free(
       span* s, void* p, std::size_t bytes) const noexcept {
-    if (ABSL_PREDICT_FALSE(s->owner != hardening_key_ || live_of(s) == 0 ||
+    if (ABSL_PREDICT_FALSE(s->owner != owner_tag() || live_of(s) == 0 ||
                            bytes > s->size)) {
       report_bad_free(s, p, bytes);
     }
-    if (s->size >= 2 * sizeof(std::uintptr_t)) {
+    if (ABSL_PREDICT_TRUE(s->size >= 2 * sizeof(std::uintptr_t))) {
       auto* word = static_cast<std::uintptr_t*>(p) + 1;
       STRATA_UNPOISON(word, sizeof(*word));
       internal::tag_freed("size_class_resource", p, word, hardening_key_);
     }
+  }
+  [[nodiscard]] std::uint32_t owner_tag() const noexcept {
+    return static_cast<std::uint32_t>(hardening_key_);
   }
   [[noreturn]] ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD void report_bad_free(
       const span* s, const void* p, std::size_t bytes) const noexcept;
