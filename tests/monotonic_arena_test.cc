@@ -187,7 +187,7 @@ TEST_F(MonotonicArenaTest, ReleaseReturnsEverythingButTheInitialBuffer) {
 TEST_F(MonotonicArenaTest, LargeRequestFittingTheInitialBufferIsAnOwnBlock) {
   // Freeing it once read an own-block header that was not there and gave the
   // upstream a pointer it never handed out.
-  alignas(64) std::array<std::byte, 16384> buffer;
+  alignas(64) std::array<std::byte, 16384> buffer{};
   monotonic_arena arena(
       {.initial_buffer = buffer, .initial_size = 1024, .max_chunk_size = 4096},
       &upstream_);
