@@ -309,7 +309,8 @@ class bounded_pool_resource final
   std::pmr::memory_resource* upstream_;
   std::vector<std::unique_ptr<internal::mpmc_ring>> shards_;
   std::uint64_t id_;
-  std::uintptr_t hardening_key_ = internal::new_hardening_key(this);
+  std::uintptr_t hardening_key_ =
+      internal::kHardened ? internal::new_hardening_key(this) : 0;
 
   // The cap's counter, touched only when max_outstanding is set.
   alignas(internal::kCacheLine) std::atomic<std::size_t> outstanding_{0};

@@ -705,7 +705,8 @@ class size_class_resource final
   internal::page_heap big_heap_;
   internal::passthrough_blocks large_;
 
-  const std::uintptr_t hardening_key_ = internal::new_hardening_key(this);
+  const std::uintptr_t hardening_key_ =
+      internal::kHardened ? internal::new_hardening_key(this) : 0;
   [[no_unique_address]] internal::block_checker checked_{"size_class_resource"};
 };
 

@@ -353,7 +353,8 @@ class sync_pool_resource final
   std::uint8_t small_index_[kSmallLimit / 16 + 1] = {};
   std::vector<std::uint8_t> large_index_;
   std::uint64_t id_;
-  std::uintptr_t hardening_key_ = internal::new_hardening_key(this);
+  std::uintptr_t hardening_key_ =
+      internal::kHardened ? internal::new_hardening_key(this) : 0;
   // Raised by reclaim(); threads age their caches when they see it change.
   alignas(internal::kCacheLine) std::atomic<std::uint64_t> epoch_{1};
   // internal::slot_key(id_, epoch_), what the fast paths compare.

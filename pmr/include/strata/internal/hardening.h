@@ -24,6 +24,7 @@ namespace strata::internal {
 inline constexpr bool kHardened = STRATA_HARDENED != 0;
 
 /// A key for the pool at `owner`: random per process, distinct per pool.
+/// Pools ask for one only in hardened builds.
 [[nodiscard]] std::uintptr_t new_hardening_key(const void* owner) noexcept;
 
 /// The word a freed block at `p` carries in a pool keyed `key`.
