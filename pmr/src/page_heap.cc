@@ -96,7 +96,8 @@ std::size_t run_start(const std::uint64_t* free, std::size_t page) noexcept {
 
 page_heap::page_heap(std::size_t span_size, std::size_t max_empty_spans,
                      std::size_t keep_empty_spans,
-                     std::pmr::memory_resource* upstream) noexcept
+                     std::pmr::memory_resource* upstream, decay_time decay,
+                     const decay_clock* clock) noexcept
     : span_size_(span_size),
       span_mask_(span_size - 1),
       span_shift_(static_cast<std::size_t>(std::countr_zero(span_size))),
@@ -110,6 +111,8 @@ page_heap::page_heap(std::size_t span_size, std::size_t max_empty_spans,
       header_offset_(usable_ * page_size_),
       max_empty_spans_(max_empty_spans),
       keep_empty_spans_(keep_empty_spans),
+      decay_(decay),
+      clock_(clock != nullptr ? clock : decay_clock::steady()),
       upstream_(upstream),
       nodes_(upstream) {
   std::fill(std::begin(runs_), std::end(runs_), kNone);
@@ -266,12 +269,14 @@ void page_heap::deallocate(void* p, std::size_t pages) noexcept {
   }
   mark<true>(s->free, first, pages);
   if (length == usable_) {  // merged into the whole span: it is empty
-    if (empties_ >= max_empty_spans_) {
+    if (empties_ >= max_empty_spans_ ||
+        (decay_ == decay_time::zero() && empties_ >= keep_empty_spans_)) {
       if (n != kNone) drop_node(n);
       free_span(s);
       return;
     }
     if (++empties_ > keep_empty_spans_) reclaimable_bytes_ += span_size_;
+    if (decay_ != kNeverDecay) s->idle_since = clock_->now().count();
   }
   if (n == kNone) n = take_node();
   nodes_[n] = {.owner = s,
@@ -333,6 +338,27 @@ void page_heap::reclaim(const reclaim_request& request, const deadline& until,
     free_span(s);
     result.bytes_freed += span_size_;
   }
+}
+
+std::size_t page_heap::decay(std::chrono::nanoseconds due) noexcept {
+  std::size_t freed = 0;
+  // Empty spans are whole runs, newest first: the first keep_empty_spans
+  // stay whatever their age.
+  std::size_t seen = 0;
+  for (std::uint32_t n = runs_[usable_]; n != kNone;) {
+    const std::uint32_t next = nodes_[n].next;
+    span* s = nodes_[n].owner;
+    if (++seen > keep_empty_spans_ && s->idle_since <= due.count()) {
+      unlink(n);
+      drop_node(n);
+      --empties_;
+      reclaimable_bytes_ -= span_size_;
+      free_span(s);
+      freed += span_size_;
+    }
+    n = next;
+  }
+  return freed;
 }
 
 void page_heap::release() noexcept {

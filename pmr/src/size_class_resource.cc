@@ -12,6 +12,7 @@
 
 #include "strata/internal/alignment.h"
 #include "strata/internal/deadline.h"
+#include "strata/internal/scavenger.h"
 
 namespace strata {
 namespace {
@@ -107,6 +108,10 @@ size_class_options checked(size_class_options options) {
       std::max<std::size_t>(options.empty_spans_growth, 1);
   options.keep_empty_spans =
       std::min(options.keep_empty_spans, options.max_empty_spans);
+  if (options.decay < decay_time::zero()) {
+    bad_option(absl::StrFormat("decay (%d ms) is negative",
+                               options.decay.count()));
+  }
   return options;
 }
 
@@ -139,12 +144,14 @@ void validate(std::span<const std::size_t> classes) {
 size_class_resource::size_class_resource(const size_class_options& options,
                                          std::pmr::memory_resource* upstream)
     : options_(checked(options)),
+      clock_(internal::clock_or_steady(options_.clock)),
+      decay_tick_(internal::decay_tick(options_.decay)),
       upstream_(upstream),
       heap_(options_.span_size, options_.max_empty_page_spans,
-            options_.keep_empty_spans, upstream),
+            options_.keep_empty_spans, upstream, options_.decay, clock_),
       big_heap_(kBigSpanFactor * options_.span_size,
                 options_.max_empty_page_spans, options_.keep_empty_spans,
-                upstream) {
+                upstream, options_.decay, clock_) {
   if (options_.classes.empty()) {
     // Above the slabs, a class per page of the heap that serves it, or per
     // 128 bytes if pages are smaller: the index steps by 128.
@@ -306,8 +313,12 @@ void* size_class_resource::allocate_slow(std::size_t bytes,
   } else if (const std::size_t k = heap_class(bytes, alignment);
              k != kNoHeapClass) {
     heap_class_info& info = heap_classes_[k];
+    const std::size_t held = held_now();
     p = info.heap->allocate(info.pages);
-    note_held();  // the heap may have taken a span
+    if (held_now() != held) {  // the heap took a span
+      note_held();
+      if (options_.decay != kNeverDecay) decay_if_due(now());
+    }
     // The heap unpoisons the whole run; only the bytes asked for are the
     // user's.
     STRATA_POISON(static_cast<std::byte*>(p) + bytes,
@@ -435,7 +446,8 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
         .empty_listed = false,
         .owner = owner_tag(),
         .all_prev = nullptr,
-        .all_next = list.all};
+        .all_next = list.all,
+        .idle_since = 0};
   if (list.all != nullptr) list.all->all_prev = s;
   list.all = s;
   ++list.count;
@@ -448,6 +460,7 @@ size_class_resource::span* size_class_resource::new_span(std::size_t c) {
   ++upstream_taken_;
   held_bytes_ += list.span_size;
   note_held();
+  if (options_.decay != kNeverDecay) decay_if_due(now());
   // All but the header: the blocks, and the room below and above it.
   STRATA_POISON(memory, list.span_size);
   STRATA_UNPOISON(s, sizeof(span));
@@ -499,6 +512,11 @@ void size_class_resource::relist(span* s) noexcept {
     free_span(s);
     return;
   }
+  if (options_.decay == decay_time::zero() &&
+      list.empties >= options_.keep_empty_spans) {
+    free_span(s);
+    return;
+  }
   s->prev = nullptr;
   s->next = list.empty;
   if (list.empty != nullptr) list.empty->prev = s;
@@ -508,6 +526,48 @@ void size_class_resource::relist(span* s) noexcept {
   if (++list.empties > options_.keep_empty_spans) {
     reclaimable_bytes_ += list.span_size;
   }
+  if (options_.decay != kNeverDecay) {
+    const std::chrono::nanoseconds t = now();
+    s->idle_since = t.count();
+    decay_if_due(t);
+  }
+}
+
+void size_class_resource::decay_if_due(std::chrono::nanoseconds now) noexcept {
+  if (now - last_decay_ >= decay_tick_) decay_at(now);
+}
+
+std::size_t size_class_resource::decay() noexcept { return decay_at(now()); }
+
+std::size_t size_class_resource::decay_at(
+    std::chrono::nanoseconds now) noexcept {
+  last_decay_ = now;
+  const std::chrono::nanoseconds due = internal::due_before(now, options_.decay);
+  std::size_t freed = 0;
+  for (std::size_t c = 0; c < no_class_; ++c) {
+    class_spans& list = spans_[c];
+    // Newest first: the first keep_empty_spans stay whatever their age.
+    std::size_t seen = 0;
+    bool decayed = false;
+    for (span* s = list.empty; s != nullptr;) {
+      span* next = s->next;
+      if (++seen > options_.keep_empty_spans && s->idle_since <= due.count()) {
+        freed += list.span_size;
+        free_span(s);
+        decayed = true;
+      }
+      s = next;
+    }
+    // Its peak has not come back for a whole decay: the class keeps its
+    // first few empty spans again.
+    if (decayed) {
+      list.max_empties = options_.max_empty_spans;
+      list.given_back = 0;
+    }
+  }
+  freed += heap_.decay(due);
+  freed += big_heap_.decay(due);
+  return freed;
 }
 
 void size_class_resource::unlink_empty(span* s) noexcept {

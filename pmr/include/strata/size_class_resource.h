@@ -134,6 +134,7 @@
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 
+#include "strata/decay.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
 #include "strata/internal/hardening.h"
@@ -199,6 +200,15 @@ struct size_class_options {
   /// counts among them when no block of it is in use, so with 0, reclaim()
   /// leaves no empty span at all.
   std::size_t keep_empty_spans = 0;
+  /// How long an empty span (slab or page heap) stays for reuse before it
+  /// goes back to the upstream; 0 gives it back when it empties (but for
+  /// keep_empty_spans), kNeverDecay keeps it until reclaim(). A class whose
+  /// empty span decays stops keeping the extra ones its list grew to. Checked
+  /// on the slow paths and by decay(); see strata/decay.h.
+  decay_time decay = kDefaultDecay;
+  /// Where decay reads the time; null is the steady clock. Must outlive the
+  /// resource.
+  const decay_clock* clock = nullptr;
 };
 
 /// The counters of one size class.
@@ -322,6 +332,11 @@ class size_class_resource final
   [[nodiscard]] bool reclaim_is_thread_safe() const noexcept override {
     return false;
   }
+  /// Gives back the empty spans that have been empty longer than
+  /// options().decay, but for keep_empty_spans of each class and heap, and
+  /// returns the bytes given back. The slow paths call it every decay / 8;
+  /// a thread that goes idle may call it, on the thread using the resource.
+  std::size_t decay() noexcept;
 
   /// The block size of the class that serves (bytes, alignment); 0 when the
   /// upstream serves it, or when `alignment` is not a power of two (which
@@ -367,6 +382,7 @@ class size_class_resource final
     std::uint32_t owner;
     span* all_prev;  // in the class's list of every span
     span* all_next;
+    std::int64_t idle_since;  // when it joined the empty list (decay's clock)
   };
 
   // What the slow paths need to know of a slab class, two to a cache line
@@ -623,8 +639,18 @@ class size_class_resource final
   void set_current(std::size_t c, span* s) noexcept;
   void unlink_partial(span* s) noexcept;
   void unlink_empty(span* s) noexcept;
+  // Runs decay() if decay / 8 has passed since it last ran; `now` is the
+  // time on options_.clock.
+  void decay_if_due(std::chrono::nanoseconds now) noexcept;
+  std::size_t decay_at(std::chrono::nanoseconds now) noexcept;
+  [[nodiscard]] std::chrono::nanoseconds now() const noexcept {
+    return clock_->now();
+  }
 
   size_class_options options_;
+  const decay_clock* clock_;
+  std::chrono::nanoseconds decay_tick_{0};  // decay / 8
+  std::chrono::nanoseconds last_decay_{0};
   std::pmr::memory_resource* upstream_;
   std::vector<std::size_t> sizes_;  // every class, slab and page heap
   std::size_t largest_ = 0;         // sizes_.back()

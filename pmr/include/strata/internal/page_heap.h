@@ -39,11 +39,13 @@
 #define STRATA_INTERNAL_PAGE_HEAP_H_
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
 #include <vector>
 
+#include "strata/decay.h"
 #include "strata/internal/deadline.h"
 #include "strata/internal/owner_counter.h"
 #include "strata/reclaimable.h"
@@ -72,10 +74,13 @@ class page_heap {
   // `span_size` is a power of two from 4 KiB; pages are span_size / 256,
   // and at least kMinPageSize. No more than max_empty_spans empty spans are
   // ever kept, so a larger keep_empty_spans keeps them all. The node array
-  // comes from `upstream`, like the spans.
+  // comes from `upstream`, like the spans. An empty span beyond
+  // keep_empty_spans goes back once it has been empty for `decay` on
+  // `clock` (see decay()); with decay 0, as soon as it empties.
   page_heap(std::size_t span_size, std::size_t max_empty_spans,
-            std::size_t keep_empty_spans,
-            std::pmr::memory_resource* upstream) noexcept;
+            std::size_t keep_empty_spans, std::pmr::memory_resource* upstream,
+            decay_time decay = kNeverDecay,
+            const decay_clock* clock = nullptr) noexcept;
   page_heap(const page_heap&) = delete;
   page_heap& operator=(const page_heap&) = delete;
   ~page_heap() = default;  // release() gives the spans back
@@ -104,6 +109,9 @@ class page_heap {
   // until it holds request.bytes or `until` passes.
   void reclaim(const reclaim_request& request, const deadline& until,
                reclaim_result& result) noexcept;
+  // Gives back the empty spans beyond keep_empty_spans that have been empty
+  // since `due` or before; returns the bytes given back.
+  std::size_t decay(std::chrono::nanoseconds due) noexcept;
   // Gives every span and the node array back, blocks in use or not.
   void release() noexcept;
 
@@ -125,6 +133,7 @@ class page_heap {
     std::uint64_t free[kWords];  // bit p: page p is free
     span* prev;                  // every span
     span* next;
+    std::int64_t idle_since;  // when it last became empty (decay's clock)
   };
   static_assert(sizeof(span) == kLine);
   // A free run, on the list of its length.
@@ -182,6 +191,8 @@ class page_heap {
   std::size_t header_offset_;  // of the first header offset from the start
   std::size_t max_empty_spans_;
   std::size_t keep_empty_spans_;
+  decay_time decay_;
+  const decay_clock* clock_;
   std::pmr::memory_resource* upstream_;
 
   std::uint32_t runs_[kPagesPerSpan] = {};  // list heads by length; kNone

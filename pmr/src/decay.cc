@@ -1,0 +1,154 @@
+#include "strata/decay.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "strata/internal/scavenger.h"
+
+namespace strata {
+namespace {
+
+using std::chrono::nanoseconds;
+using std::chrono::steady_clock;
+
+class steady_decay_clock final : public decay_clock {
+ public:
+  [[nodiscard]] nanoseconds now() const noexcept override {
+    return steady_clock::now().time_since_epoch();
+  }
+};
+
+constexpr nanoseconds kMinTick = std::chrono::milliseconds(10);
+constexpr nanoseconds kMaxTick = std::chrono::seconds(1);
+// The thread sleeps at least this many times as long as its last walk took:
+// at most 1% of one core.
+constexpr int kIdleShare = 99;
+
+class scavenger {
+ public:
+  void add(internal::decay_target* target, decay_time decay) {
+    const nanoseconds tick =
+        std::clamp<nanoseconds>(internal::decay_tick(decay), kMinTick, kMaxTick);
+    std::unique_lock lock(mu_);
+    targets_.push_back({target, tick});
+    if (!started_) {
+      // Detached: the scavenger lives as long as the process, and a
+      // resource destroyed at exit unregisters itself first.
+      std::thread([this] { loop(); }).detach();
+      started_ = true;
+    }
+    if (tick < tick_) {
+      tick_ = tick;
+      wake_.notify_one();
+    }
+  }
+
+  void remove(internal::decay_target* target) noexcept {
+    {
+      std::lock_guard lock(mu_);
+      std::erase_if(targets_, [&](const entry& e) { return e.target == target; });
+      tick_ = kMaxTick;
+      for (const entry& e : targets_) tick_ = std::min(tick_, e.tick);
+    }
+    // A walk that took `target` before it left the list ends first.
+    std::lock_guard walking(walk_mu_);
+  }
+
+  std::size_t run_once() noexcept {
+    std::lock_guard walking(walk_mu_);
+    const auto start = steady_clock::now();
+    std::size_t released = 0;
+    // The list may change while a target runs (a pool made or destroyed
+    // elsewhere); each target is taken from it under the lock, and a removed
+    // one waits on walk_mu_ until this walk ends.
+    for (std::size_t i = 0;; ++i) {
+      internal::decay_target* target = nullptr;
+      {
+        std::lock_guard lock(mu_);
+        if (i >= targets_.size()) break;
+        target = targets_[i].target;
+      }
+      released += target->decay_idle();
+    }
+    const nanoseconds took = steady_clock::now() - start;
+    std::lock_guard lock(mu_);
+    ++stats_.passes;
+    stats_.bytes_released += released;
+    stats_.busy += took;
+    last_walk_ = took;
+    return released;
+  }
+
+  scavenger_stats stats() noexcept {
+    std::lock_guard lock(mu_);
+    scavenger_stats s = stats_;
+    s.resources = targets_.size();
+    return s;
+  }
+
+ private:
+  struct entry {
+    internal::decay_target* target;
+    nanoseconds tick;
+  };
+
+  [[noreturn]] void loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      const nanoseconds wait = std::max(tick_, last_walk_ * kIdleShare);
+      wake_.wait_for(lock, wait);
+      if (targets_.empty()) continue;
+      lock.unlock();
+      run_once();
+      lock.lock();
+    }
+  }
+
+  std::mutex walk_mu_;  // held through a walk
+  std::mutex mu_;       // guards the rest
+  std::condition_variable wake_;
+  std::vector<entry> targets_;
+  nanoseconds tick_ = kMaxTick;
+  nanoseconds last_walk_{0};
+  scavenger_stats stats_;
+  bool started_ = false;
+};
+
+scavenger& the_scavenger() {
+  // Never destroyed: its thread may run while statics are torn down.
+  static auto* const instance = new scavenger;
+  return *instance;
+}
+
+}  // namespace
+
+const decay_clock* decay_clock::steady() noexcept {
+  // Never destroyed, like the scavenger that reads it.
+  static const auto* const clock = new steady_decay_clock;
+  return clock;
+}
+
+std::size_t scavenger_run_once() noexcept {
+  return the_scavenger().run_once();
+}
+
+scavenger_stats get_scavenger_stats() noexcept {
+  return the_scavenger().stats();
+}
+
+namespace internal {
+
+void register_decay_target(decay_target* target, decay_time decay) {
+  if (decay == kNeverDecay) return;
+  the_scavenger().add(target, decay);
+}
+
+void unregister_decay_target(decay_target* target) noexcept {
+  the_scavenger().remove(target);
+}
+
+}  // namespace internal
+}  // namespace strata
