@@ -321,6 +321,7 @@ void sync_pool_resource::stash(std::size_t b, std::vector<batch>& to,
                                batch magazine) noexcept {
   if (options_.decay == decay_time::zero()) {
     free_batch(b, magazine);  // idle from the moment it arrives
+    give_back_empty_spans();
     decayed_bytes_ += magazine.count * bucket_size_[b];
     return;
   }

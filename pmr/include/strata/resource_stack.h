@@ -4,7 +4,8 @@
 // A service typically builds one stack per subsystem over one process-wide
 // governor, and hands out each stack's top():
 //
-//   strata::governor_resource process({.hard_limit = 1 << 30});
+//   strata::governor_resource process({.hard_limit = 1 << 30},
+//                                     strata::system_pages());
 //   auto cache = strata::resource_stack::builder(&process)
 //                    .size_classes()
 //                    .governor({.hard_limit = 256 << 20})
@@ -45,6 +46,7 @@
 #include "strata/governor_resource.h"
 #include "strata/limit_resource.h"
 #include "strata/monotonic_arena.h"
+#include "strata/page_resource.h"
 #include "strata/size_class_resource.h"
 #include "strata/size_router_resource.h"
 #include "strata/sync_pool_resource.h"
@@ -107,9 +109,13 @@ class resource_stack {
 /// Describes a stack bottom to top; build() makes it.
 class resource_stack::builder {
  public:
-  /// A stack over `upstream`, which must outlive it.
-  explicit builder(
-      std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+  /// A stack over `upstream`, which must outlive it. The default takes
+  /// pages from the OS and gives them back (system_pages()), so a governor's
+  /// meter counts what the process holds; it suits stacks whose bottom layer
+  /// asks for spans (size classes, a sync pool, an arena). A stack without
+  /// one passes every request down whole: give it an upstream for small
+  /// blocks, such as std::pmr::new_delete_resource().
+  explicit builder(std::pmr::memory_resource* upstream = system_pages());
 
   builder& arena(const monotonic_arena_options& options = {});
   builder& size_classes(const size_class_options& options = {});

@@ -4,13 +4,12 @@
 //                            given back with free. What new_delete_resource
 //                            does, without operator new's handler loop.
 //   strata::page_resource    whole pages from mmap, given back to the OS with
-//                            munmap on deallocate, so the process's resident
-//                            memory really falls when a large block is freed
-//                            (malloc keeps freed memory for reuse).
+//                            munmap (strata/page_resource.h, in the core since
+//                            resource_stack uses it; included here too).
 //
-// Both refuse requests above 1 TiB with std::bad_alloc without asking the
-// system (no machine this runs on has that much, and the sanitizers abort on
-// absurd sizes instead of failing them).
+// malloc_resource refuses requests above 1 TiB with std::bad_alloc without
+// asking the system (no machine this runs on has that much, and the sanitizers
+// abort on absurd sizes instead of failing them).
 //
 // Thread safety: thread-safe. Both are stateless: any two instances are
 // interchangeable, but do_is_equal is identity like every strata resource.
@@ -26,6 +25,8 @@
 #include <cstddef>
 #include <memory_resource>
 
+#include "strata/page_resource.h"  // page_resource, moved to the core
+
 namespace strata {
 
 /// Blocks from malloc (posix_memalign for alignments above max_align_t).
@@ -35,27 +36,6 @@ class malloc_resource final : public std::pmr::memory_resource {
   malloc_resource(const malloc_resource&) = delete;
   malloc_resource& operator=(const malloc_resource&) = delete;
   ~malloc_resource() override = default;
-
- private:
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override;
-  void do_deallocate(void* p, std::size_t bytes,
-                     std::size_t alignment) override;
-  [[nodiscard]] bool do_is_equal(
-      const std::pmr::memory_resource& other) const noexcept override {
-    return this == &other;
-  }
-};
-
-/// Whole pages from mmap, returned to the OS by munmap.
-class page_resource final : public std::pmr::memory_resource {
- public:
-  page_resource() = default;
-  page_resource(const page_resource&) = delete;
-  page_resource& operator=(const page_resource&) = delete;
-  ~page_resource() override = default;
-
-  /// The size of a page; every block occupies whole pages.
-  [[nodiscard]] static std::size_t page_size() noexcept;
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;

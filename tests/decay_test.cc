@@ -1,0 +1,347 @@
+// Decay (strata/decay.h): cached memory goes back to the upstream once it
+// has been idle for the resource's decay, and not before. Every test drives
+// time with a manual_clock and runs the scavenger's walk itself, so nothing
+// here sleeps or depends on how fast the machine is (the background thread
+// may walk too, but it reads the same manual clock, so it can only do
+// earlier what the test asks for next).
+#include "strata/decay.h"
+
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <fstream>
+#include <memory_resource>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#include "strata/adapters/test_resource.h"
+#include "strata/internal/checked_blocks.h"
+#include "strata/limit_exceeded.h"
+#include "strata/page_resource.h"
+#include "strata/resource_stack.h"
+#include "strata/size_class_resource.h"
+#include "strata/sync_pool_resource.h"
+
+#include "testing/checker.h"
+
+namespace strata {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class DecayTest : public testing::UpstreamCheckedTest {
+ protected:
+  manual_clock clock_;
+};
+
+// Allocates `count` blocks of `bytes` from `r` and frees them all.
+void churn(std::pmr::memory_resource& r, std::size_t bytes, std::size_t count) {
+  std::vector<void*> blocks;
+  blocks.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) blocks.push_back(r.allocate(bytes));
+  for (void* p : blocks) r.deallocate(p, bytes);
+}
+
+TEST_F(DecayTest, SizeClassKeepsEmptySpansUntilTheDecayThenGivesThemBack) {
+  size_class_resource slabs({.decay = seconds(1), .clock = &clock_},
+                            &upstream_);
+  churn(slabs, 64, 2000);  // eight 16 KiB spans, then empty
+  const std::size_t held = upstream_.bytes_in_use();
+  ASSERT_GT(held, 2 * slabs.options().slab_span_size);
+  EXPECT_EQ(slabs.decay(), 0u);
+  clock_.advance(milliseconds(999));
+  EXPECT_EQ(slabs.decay(), 0u) << "not idle for the whole decay yet";
+  EXPECT_EQ(upstream_.bytes_in_use(), held);
+  clock_.advance(milliseconds(1));
+  EXPECT_GT(slabs.decay(), 0u);
+  // What stays: the current span (its emptiness is not tracked) and the
+  // spans that went back at once beyond max_empty_spans.
+  EXPECT_LE(upstream_.bytes_in_use(), slabs.options().slab_span_size);
+  EXPECT_EQ(slabs.cached_bytes(), 0u);
+}
+
+TEST_F(DecayTest, SizeClassDecaysOnItsSlowPathsWithNoCall) {
+  size_class_resource slabs({.decay = seconds(1), .clock = &clock_},
+                            &upstream_);
+  churn(slabs, 64, 2000);
+  const std::size_t held = upstream_.bytes_in_use();
+  clock_.advance(seconds(2));
+  // A class with no span yet takes one: the slow path looks at the clock.
+  void* p = slabs.allocate(200);
+  EXPECT_LT(upstream_.bytes_in_use(), held);
+  slabs.deallocate(p, 200);
+}
+
+TEST_F(DecayTest, SizeClassPageHeapSpansDecay) {
+  size_class_resource slabs(
+      {.max_empty_page_spans = 4, .decay = seconds(1), .clock = &clock_},
+      &upstream_);
+  churn(slabs, 4000, 100);  // page heap blocks: several spans
+  const std::size_t held = upstream_.bytes_in_use();
+  ASSERT_GT(slabs.cached_bytes(), 0u);
+  clock_.advance(milliseconds(500));
+  EXPECT_EQ(slabs.decay(), 0u);
+  clock_.advance(milliseconds(600));
+  EXPECT_GT(slabs.decay(), 0u);
+  EXPECT_LT(upstream_.bytes_in_use(), held);
+  EXPECT_EQ(slabs.cached_bytes(), 0u);
+}
+
+TEST_F(DecayTest, SizeClassDecayKeepsKeepEmptySpans) {
+  size_class_resource slabs(
+      {.keep_empty_spans = 2, .decay = seconds(1), .clock = &clock_},
+      &upstream_);
+  churn(slabs, 64, 2000);
+  clock_.advance(seconds(5));
+  slabs.decay();
+  // Two listed empty spans and the current one.
+  EXPECT_EQ(upstream_.bytes_in_use(), 3 * slabs.options().slab_span_size);
+}
+
+TEST_F(DecayTest, SizeClassDecayZeroGivesSpansBackAsTheyEmpty) {
+  size_class_resource slabs({.decay = decay_time::zero(), .clock = &clock_},
+                            &upstream_);
+  churn(slabs, 64, 2000);
+  EXPECT_LE(upstream_.bytes_in_use(), slabs.options().slab_span_size);
+  churn(slabs, 4000, 100);
+  EXPECT_LE(upstream_.bytes_in_use(), 2 * slabs.options().slab_span_size);
+}
+
+TEST_F(DecayTest, SizeClassNeverDecayKeepsSpansUntilReclaim) {
+  size_class_resource slabs({.decay = kNeverDecay, .clock = &clock_},
+                            &upstream_);
+  churn(slabs, 64, 2000);
+  const std::size_t held = upstream_.bytes_in_use();
+  clock_.advance(std::chrono::hours(24 * 365));
+  EXPECT_EQ(slabs.decay(), 0u);
+  EXPECT_EQ(upstream_.bytes_in_use(), held);
+  EXPECT_GT(slabs.reclaim({}).bytes_freed, 0u);
+}
+
+TEST_F(DecayTest, SizeClassRejectsANegativeDecay) {
+  EXPECT_THROW(size_class_resource({.decay = milliseconds(-1)}, &upstream_),
+               std::invalid_argument);
+}
+
+// Frees on another thread that then exits: the blocks reach the depot.
+void churn_on_a_thread(std::pmr::memory_resource& r, std::size_t bytes,
+                       std::size_t count) {
+  std::thread([&] { churn(r, bytes, count); }).join();
+}
+
+TEST_F(DecayTest, SyncPoolDepotGivesBatchesBackAfterTheDecay) {
+  sync_pool_resource pool({.decay = seconds(1), .clock = &clock_}, &upstream_);
+  churn_on_a_thread(pool, 64, 5000);
+  churn_on_a_thread(pool, 3000, 50);
+  ASSERT_GT(upstream_.bytes_in_use(), 0u);
+  const std::size_t held = upstream_.bytes_in_use();
+  scavenger_run_once();
+  EXPECT_EQ(upstream_.bytes_in_use(), held);
+  clock_.advance(milliseconds(999));
+  scavenger_run_once();
+  EXPECT_EQ(upstream_.bytes_in_use(), held) << "not idle for the decay yet";
+  clock_.advance(milliseconds(1));
+  scavenger_run_once();
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+  EXPECT_GT(pool.stats().decayed_bytes, 0u);
+}
+
+TEST_F(DecayTest, SyncPoolBlocksInUseStayWhileIdleOnesGo) {
+  sync_pool_resource pool({.decay = seconds(1), .clock = &clock_}, &upstream_);
+  std::vector<void*> kept;
+  for (int i = 0; i < 100; ++i) kept.push_back(pool.allocate(64));
+  churn_on_a_thread(pool, 64, 5000);
+  clock_.advance(seconds(2));
+  scavenger_run_once();
+  EXPECT_EQ(pool.stats().blocks_in_use, 100u);
+  for (void* p : kept) {
+    std::memset(p, 0xab, 64);  // still the user's: ASan would say otherwise
+    pool.deallocate(p, 64);
+  }
+}
+
+TEST_F(DecayTest, SyncPoolThreadCacheOfACallingThreadDecays) {
+  sync_pool_resource pool({.decay = seconds(1), .clock = &clock_}, &upstream_);
+  void* kept = pool.allocate(16);
+  churn(pool, 64, 300);  // into this thread's cache
+  ASSERT_GE(pool.stats().thread_cached_bytes, 300u * 64);
+  clock_.advance(milliseconds(500));
+  scavenger_run_once();  // asks every thread to move its cache
+  EXPECT_GE(pool.stats().thread_cached_bytes, 300u * 64)
+      << "only the thread itself touches its cache";
+  pool.deallocate(kept, 16);  // this call moves it into the depot first
+  EXPECT_EQ(pool.stats().thread_cached_bytes, 16u);
+  clock_.advance(milliseconds(999));
+  scavenger_run_once();
+  EXPECT_GT(pool.cached_bytes(), 300u * 64);
+  clock_.advance(milliseconds(1));
+  scavenger_run_once();
+  EXPECT_EQ(pool.cached_bytes(), 16u);
+  // What stays is the span of the one block in the thread's cache.
+  EXPECT_LE(upstream_.bytes_in_use(), size_class_options{}.slab_span_size);
+}
+
+TEST_F(DecayTest, SyncPoolDecayZeroGivesBackWhatReachesTheDepot) {
+  sync_pool_resource pool({.decay = decay_time::zero(), .clock = &clock_},
+                          &upstream_);
+  churn_on_a_thread(pool, 64, 5000);
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+}
+
+TEST_F(DecayTest, SyncPoolNeverDecayKeepsTheDepot) {
+  sync_pool_resource pool({.decay = kNeverDecay, .clock = &clock_}, &upstream_);
+  churn_on_a_thread(pool, 64, 5000);
+  const std::size_t held = upstream_.bytes_in_use();
+  clock_.advance(std::chrono::hours(24 * 365));
+  scavenger_run_once();
+  EXPECT_EQ(upstream_.bytes_in_use(), held);
+  pool.reclaim({});
+  pool.reclaim({});
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+}
+
+TEST_F(DecayTest, SyncPoolRejectsANegativeDecay) {
+  EXPECT_THROW(sync_pool_resource({.decay = milliseconds(-5)}, &upstream_),
+               std::invalid_argument);
+}
+
+TEST_F(DecayTest, ScavengerCountsItsWalksAndTheResourcesOnIt) {
+  const scavenger_stats before = get_scavenger_stats();
+  sync_pool_resource pool({.decay = seconds(1), .clock = &clock_}, &upstream_);
+  EXPECT_GE(get_scavenger_stats().resources, 1u);
+  churn_on_a_thread(pool, 64, 5000);
+  clock_.advance(seconds(2));
+  const std::size_t released = scavenger_run_once();
+  EXPECT_GT(released, 0u);
+  const scavenger_stats after = get_scavenger_stats();
+  EXPECT_GT(after.passes, before.passes);
+  EXPECT_GE(after.bytes_released, before.bytes_released + released);
+}
+
+// A governor over a decaying pool: the memory decay gives back leaves the
+// footprint through the meter, and the hard limit still holds exactly.
+TEST_F(DecayTest, DecayUnderAGovernorKeepsTheHardLimitExact) {
+  constexpr std::size_t kLimit = 1 << 20;
+  test_resource bottom(testing::recording_checker("bottom"), &upstream_);
+  {
+    resource_stack stack =
+        resource_stack::builder(&bottom)
+            .sync_pool({.decay = seconds(1), .clock = &clock_})
+            .governor({.hard_limit = kLimit})
+            .build();
+    auto* governor = stack.find<governor_resource>();
+    std::pmr::memory_resource* top = stack.top();
+    for (int round = 0; round < 3; ++round) {
+      std::vector<void*> blocks;
+      try {
+        for (;;) blocks.push_back(top->allocate(1000));
+      } catch (const limit_exceeded&) {
+      }
+      EXPECT_LE(bottom.stats().peak_bytes_in_use, kLimit);
+      EXPECT_LE(governor->footprint(), kLimit);
+      std::thread([&] {
+        for (void* p : blocks) top->deallocate(p, 1000);
+      }).join();
+      clock_.advance(seconds(2));
+      scavenger_run_once();
+      EXPECT_EQ(governor->footprint(), bottom.bytes_in_use());
+      EXPECT_LT(governor->footprint(), kLimit / 4) << "round " << round;
+    }
+  }
+  EXPECT_EQ(bottom.bytes_in_use(), 0u);
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// Resident pages of this process, from /proc/self/statm.
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t size = 0;
+  std::size_t resident = 0;
+  statm >> size >> resident;
+  return resident * page_resource::page_size();
+}
+
+// Over system pages, what the governor's meter counts is what the process
+// holds: on a mixed working set, the resident memory the stack adds stays
+// within 5% of the meter's footprint (plus a little metadata), and it falls
+// when the spans decay.
+TEST(DecayResidentTest, MeterFootprintIsResidentMemoryOverSystemPages) {
+  if (kSanitized) GTEST_SKIP() << "sanitizers add shadow memory to the RSS";
+  if (internal::kChecked) {
+    GTEST_SKIP() << "checked builds keep a record per block (runs in the "
+                    "hardened preset, a release build)";
+  }
+  manual_clock clock;
+  struct block {
+    void* p;
+    std::size_t size;
+  };
+  std::vector<block> live;
+  live.reserve(100000);
+  std::memset(live.data(), 0, live.capacity() * sizeof(block));
+  const std::size_t baseline = resident_bytes();
+  std::size_t footprint = 0;
+  std::size_t resident = 0;
+  {
+    resource_stack stack =
+        resource_stack::builder()
+            .size_classes({.decay = seconds(1), .clock = &clock})
+            .governor()
+            .build();
+    auto* governor = stack.find<governor_resource>();
+    std::pmr::memory_resource* top = stack.top();
+    std::mt19937 rng(7);
+    // Sizes 8 B to 8 KiB, skewed to small, written in full as a user would;
+    // then a third replaced at random.
+    const auto size_of = [&] {
+      const std::size_t bucket = rng() % 10;
+      const std::size_t top_size = bucket < 6 ? 128 : bucket < 9 ? 1024 : 8192;
+      return 8 + rng() % top_size;
+    };
+    for (int i = 0; i < 100000; ++i) {
+      const std::size_t n = size_of();
+      void* p = top->allocate(n);
+      std::memset(p, 1, n);
+      live.push_back({p, n});
+    }
+    for (int i = 0; i < 30000; ++i) {
+      block& b = live[rng() % live.size()];
+      top->deallocate(b.p, b.size);
+      b.size = size_of();
+      b.p = top->allocate(b.size);
+      std::memset(b.p, 2, b.size);
+    }
+    footprint = governor->footprint();
+    resident = resident_bytes() - baseline;
+    EXPECT_LE(resident, footprint + footprint / 20 + (512 << 10))
+        << "resident " << resident << " footprint " << footprint;
+    EXPECT_GE(resident + footprint / 20 + (512 << 10), footprint)
+        << "resident " << resident << " footprint " << footprint;
+    for (const block& b : live) top->deallocate(b.p, b.size);
+    clock.advance(seconds(2));
+    stack.find<size_class_resource>()->decay();
+    EXPECT_LT(governor->footprint(), footprint / 10);
+    EXPECT_LT(resident_bytes() - baseline, resident / 5)
+        << "the spans went back to the OS";
+  }
+}
+
+}  // namespace
+}  // namespace strata
