@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 
 #include "strata/adapters/test_resource.h"
+#include "strata/bounded_pool_resource.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/limit_exceeded.h"
 #include "strata/page_resource.h"
@@ -209,6 +210,58 @@ TEST_F(DecayTest, SyncPoolNeverDecayKeepsTheDepot) {
 TEST_F(DecayTest, SyncPoolRejectsANegativeDecay) {
   EXPECT_THROW(sync_pool_resource({.decay = milliseconds(-5)}, &upstream_),
                std::invalid_argument);
+}
+
+// Moves the clock by `total` in steps of an eighth of a second (the
+// scavenger's tick for a decay of one second), walking after each step, as
+// the background thread would.
+void walk_for(manual_clock& clock, std::chrono::milliseconds total) {
+  constexpr milliseconds kTick(125);
+  for (milliseconds done(0); done < total; done += kTick) {
+    clock.advance(kTick);
+    scavenger_run_once();
+  }
+}
+
+TEST_F(DecayTest, BoundedPoolRingBlocksDecay) {
+  bounded_pool_resource pool({.block_size = 64,
+                              .max_pooled = 64,
+                              .shards = 1,
+                              .decay = seconds(1),
+                              .clock = &clock_},
+                             &upstream_);
+  churn_on_a_thread(pool, 64, 40);
+  const std::size_t held = upstream_.bytes_in_use();
+  ASSERT_GE(held, 40u * 64);
+  scavenger_run_once();  // notes what the ring holds
+  walk_for(clock_, milliseconds(875));
+  EXPECT_EQ(upstream_.bytes_in_use(), held) << "not idle for the decay yet";
+  // The ring's last note before the blocks came may be up to a tick older.
+  walk_for(clock_, milliseconds(250));
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+}
+
+TEST_F(DecayTest, BoundedPoolKeepsBlocksTakenSinceAndPrewarmedOnes) {
+  bounded_pool_resource pool({.block_size = 64,
+                              .max_pooled = 64,
+                              .max_outstanding = 100,  // no thread stacks
+                              .prewarm = 8,
+                              .shards = 1,
+                              .decay = seconds(1),
+                              .clock = &clock_},
+                             &upstream_);
+  churn(pool, 64, 40);  // 40 in the ring, the 8 prewarmed among them
+  scavenger_run_once();
+  walk_for(clock_, milliseconds(500));
+  std::vector<void*> taken;
+  for (int i = 0; i < 10; ++i) taken.push_back(pool.allocate(64));
+  for (void* p : taken) pool.deallocate(p, 64);  // at the ring's end
+  walk_for(clock_, milliseconds(750));
+  // 30 waited the whole second; the 10 used since stay.
+  EXPECT_EQ(pool.cached_bytes(), 10u * 64);
+  walk_for(clock_, seconds(2));
+  EXPECT_EQ(pool.cached_bytes(), 8u * 64) << "prewarmed blocks stay";
 }
 
 TEST_F(DecayTest, ScavengerCountsItsWalksAndTheResourcesOnIt) {

@@ -76,7 +76,14 @@ bounded_pool_resource::bounded_pool_resource(
       shard_mask_(options_.shards - 1),
       capped_(options_.max_outstanding != 0),
       stack_size_(stack_size_for(options_, thread_stack::kMaxBlocks)),
-      upstream_(upstream) {
+      upstream_(upstream),
+      clock_(internal::clock_or_steady(options_.clock)),
+      notes_(options_.shards) {
+  if (options_.decay < decay_time::zero()) {
+    throw std::invalid_argument(
+        absl::StrFormat("strata: %s: decay (%d ms) is negative", kName,
+                        options_.decay.count()));
+  }
   const std::size_t per_shard = options_.max_pooled / options_.shards;
   shards_.reserve(options_.shards);
   for (std::size_t i = 0; i < options_.shards; ++i) {
@@ -99,9 +106,20 @@ bounded_pool_resource::bounded_pool_resource(
   free_places_.store(options_.max_pooled - options_.prewarm,
                      std::memory_order_relaxed);
   id_ = internal::register_slot_owner(this);
+  try {
+    internal::register_decay_target(this, options_.decay);
+  } catch (...) {
+    internal::unregister_slot_owner(id_, [] {});
+    for (void* p : blocks_) {
+      STRATA_UNPOISON(p, block_size_);
+      upstream_->deallocate(p, block_size_, block_alignment_);
+    }
+    throw;
+  }
 }
 
 bounded_pool_resource::~bounded_pool_resource() {
+  internal::unregister_decay_target(this);
   internal::unregister_slot_owner(id_, [this] {
     std::lock_guard lock(mu_);
     for (thread_stack* c : stacks_) delete c;
@@ -411,6 +429,47 @@ reclaim_result bounded_pool_resource::reclaim(
   for (const auto& shard : shards_) left += shard->size();
   result.more_remains = left != 0;
   return result;
+}
+
+std::size_t bounded_pool_resource::decay_idle() noexcept {
+  const std::chrono::nanoseconds now = clock_->now();
+  const std::int64_t due = internal::due_before(now, options_.decay).count();
+  const std::int64_t tick = internal::decay_tick(options_.decay).count();
+  const std::size_t keep = (options_.prewarm + shard_mask_) / shards_.size();
+  std::size_t freed = 0;
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    internal::mpmc_ring& ring = *shards_[i];
+    std::vector<ring_note>& notes = notes_[i];
+    // The newest note at least a decay old: of the blocks the ring held
+    // then, those not popped since (the ring pops its oldest first) have
+    // waited all along.
+    std::size_t newest_due = notes.size();
+    for (std::size_t n = 0; n < notes.size() && notes[n].at <= due; ++n) {
+      newest_due = n;
+    }
+    if (newest_due != notes.size()) {
+      const ring_note& note = notes[newest_due];
+      const std::size_t popped = ring.pops() - note.pops;
+      std::size_t idle = note.size > popped ? note.size - popped : 0;
+      for (; idle > 0 && ring.size() > keep; --idle) {
+        void* p = ring.pop();
+        if (p == nullptr) break;
+        if (stack_size_ != 0) give_places(1);
+        free_block(p, &drained_);
+        freed += block_size_;
+      }
+      notes.erase(notes.begin(),
+                  notes.begin() + static_cast<std::ptrdiff_t>(newest_due));
+    }
+    if (notes.empty() || now.count() - notes.back().at >= tick) {
+      try {
+        notes.push_back({now.count(), ring.size(), ring.pops()});
+      } catch (...) {
+        // No memory for a note: this ring decays from the older ones.
+      }
+    }
+  }
+  return freed;
 }
 
 bounded_pool_stats bounded_pool_resource::stats() const {

@@ -39,6 +39,14 @@
 // allocation and per deallocation), and a capped pool keeps no per-thread
 // stacks: every block goes through the rings, so the cap is exact.
 //
+// Blocks that wait in a ring for options.decay (10 s by default) without
+// being taken go back to the upstream with no call from anyone: the
+// process-wide scavenger (strata/decay.h) notes each ring's size and pop count
+// every decay / 8, and since a ring hands out its oldest block first, the
+// blocks a ring held a decay ago less the pops since are the ones that sat
+// there all along. prewarm blocks stay. A thread's stack is its own: an idle
+// thread keeps at most its stack's blocks.
+//
 // Under AddressSanitizer, pooled blocks are poisoned.
 //
 // Thread safety: thread-safe. The upstream is only called under the pool's
@@ -74,6 +82,7 @@
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 
+#include "strata/decay.h"
 #include "strata/internal/cache_count.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
@@ -81,6 +90,7 @@
 #include "strata/internal/mpmc_ring.h"
 #include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
+#include "strata/internal/scavenger.h"
 #include "strata/internal/thread_index.h"
 #include "strata/internal/thread_slots.h"
 #include "strata/reclaimable.h"
@@ -111,6 +121,13 @@ struct bounded_pool_options {
   /// Rings the pool is split into (a power of two, at most half of
   /// max_pooled); 0 picks one per hardware thread.
   std::size_t shards = 0;
+  /// How long a block may wait in a ring before it goes back upstream (down
+  /// to prewarm blocks); 0 as soon as the scavenger sees it, kNeverDecay
+  /// never (only reclaim()). See strata/decay.h.
+  decay_time decay = kDefaultDecay;
+  /// Where decay reads the time; null is the steady clock. Must outlive the
+  /// pool.
+  const decay_clock* clock = nullptr;
 };
 
 /// A snapshot of a bounded_pool_resource's counters.
@@ -143,7 +160,8 @@ struct bounded_pool_stats {
 class bounded_pool_resource final
     : public internal::resource_base<bounded_pool_resource>,
       public reclaimable,
-      private internal::slot_owner {
+      private internal::slot_owner,
+      private internal::decay_target {
  public:
   /// Builds the pool over `upstream` (which must outlive it) and allocates
   /// `prewarm` blocks. Throws std::invalid_argument for options it cannot
@@ -256,6 +274,7 @@ class bounded_pool_resource final
   ABSL_ATTRIBUTE_NOINLINE void deallocate_slow(void* p, std::size_t bytes,
                                                std::size_t alignment) noexcept;
   void thread_exiting(void* stack) noexcept override;
+  std::size_t decay_idle() noexcept override;
 
   // Hardened builds: a freed pooled block of a word or more carries a tag in
   // its first word.
@@ -334,6 +353,16 @@ class bounded_pool_resource final
   std::size_t misses_ = 0;
   std::size_t drops_ = 0;
   std::size_t drained_ = 0;  // pops that were not allocations
+
+  // Decay's notes on a ring, taken every decay / 8 by the scavenger (whose
+  // walks never overlap, so they need no lock).
+  struct ring_note {
+    std::int64_t at;
+    std::size_t size;
+    std::size_t pops;
+  };
+  const decay_clock* clock_;
+  std::vector<std::vector<ring_note>> notes_;  // per shard, oldest first
   std::size_t overflows_ = 0;
   std::size_t unpooled_total_ = 0;
 
