@@ -1,6 +1,7 @@
 #include "strata/decay.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -29,9 +30,8 @@ constexpr int kIdleShare = 99;
 
 class scavenger {
  public:
-  void add(internal::decay_target* target, decay_time decay) {
-    const nanoseconds tick = std::clamp<nanoseconds>(
-        internal::decay_tick(decay), kMinTick, kMaxTick);
+  void add(internal::decay_target* target, nanoseconds tick) {
+    tick = std::clamp<nanoseconds>(tick, kMinTick, kMaxTick);
     std::unique_lock lock(mu_);
     targets_.push_back({target, tick});
     if (!started_) {
@@ -56,6 +56,15 @@ class scavenger {
     }
     // A walk that took `target` before it left the list ends first.
     std::lock_guard walking(walk_mu_);
+  }
+
+  void wake() noexcept {
+    if (kicked_.load(std::memory_order_relaxed)) return;
+    {
+      std::lock_guard lock(mu_);
+      kicked_.store(true, std::memory_order_relaxed);
+    }
+    wake_.notify_one();
   }
 
   std::size_t run_once() noexcept {
@@ -100,7 +109,10 @@ class scavenger {
     std::unique_lock lock(mu_);
     for (;;) {
       const nanoseconds wait = std::max(tick_, last_walk_ * kIdleShare);
-      wake_.wait_for(lock, wait);
+      wake_.wait_for(lock, wait, [this] {
+        return kicked_.load(std::memory_order_relaxed);
+      });
+      kicked_.store(false, std::memory_order_relaxed);
       if (targets_.empty()) continue;
       lock.unlock();
       run_once();
@@ -116,6 +128,7 @@ class scavenger {
   nanoseconds last_walk_{0};
   scavenger_stats stats_;
   bool started_ = false;
+  std::atomic<bool> kicked_{false};  // set under mu_; read without it first
 };
 
 scavenger& the_scavenger() {
@@ -142,8 +155,15 @@ namespace internal {
 
 void register_decay_target(decay_target* target, decay_time decay) {
   if (decay == kNeverDecay) return;
-  the_scavenger().add(target, decay);
+  the_scavenger().add(target, decay_tick(decay));
 }
+
+void register_periodic_target(decay_target* target,
+                              std::chrono::nanoseconds tick) {
+  the_scavenger().add(target, tick);
+}
+
+void wake_scavenger() noexcept { the_scavenger().wake(); }
 
 void unregister_decay_target(decay_target* target) noexcept {
   the_scavenger().remove(target);

@@ -171,7 +171,10 @@ governor_resource::governor_resource(const governor_options& options,
   id_ = internal::register_slot_owner(this);
   if (options_.background_reclaimer) {
     try {
-      background_ = std::thread([this] { background_loop(); });
+      // On the scavenger's thread, which also runs decay: it re-checks the
+      // footprint every 50 ms, in case it passed the soft mark through a
+      // path that does not kick (a lowered limit).
+      internal::register_periodic_target(this, std::chrono::milliseconds(50));
     } catch (...) {  // no thread: undo what the destructor would
       internal::unregister_slot_owner(id_, [] {});
       if (metered_) meter_->governor_.store(nullptr, std::memory_order_release);
@@ -181,13 +184,8 @@ governor_resource::governor_resource(const governor_options& options,
 }
 
 governor_resource::~governor_resource() {
-  if (background_.joinable()) {
-    {
-      const std::lock_guard lock(background_mu_);
-      stop_ = true;
-    }
-    background_cv_.notify_all();
-    background_.join();
+  if (options_.background_reclaimer) {
+    internal::unregister_decay_target(this);
   }
   internal::unregister_slot_owner(id_, [this] {
     const std::lock_guard lock(slots_mu_);
@@ -673,31 +671,15 @@ void governor_resource::run_growth_cycle(slot* s) noexcept {
 // ----------------------------------------------------- the background loop --
 
 void governor_resource::kick_background() noexcept {
-  if (kicked_.load(std::memory_order_relaxed)) return;
-  {
-    const std::lock_guard lock(background_mu_);
-    kicked_.store(true, std::memory_order_relaxed);
-  }
-  background_cv_.notify_one();
+  internal::wake_scavenger();
 }
 
-void governor_resource::background_loop() {
-  std::unique_lock lock(background_mu_);
-  while (!stop_) {
-    // The timeout re-checks the footprint now and then, in case it passed
-    // the soft mark through a path that does not kick (a lowered limit).
-    background_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] {
-      return stop_ || kicked_.load(std::memory_order_relaxed);
-    });
-    if (stop_) break;
-    kicked_.store(false, std::memory_order_relaxed);
-    lock.unlock();
-    trim_in_background();
-    lock.lock();
-  }
+std::size_t governor_resource::decay_idle() noexcept {
+  return trim_in_background();
 }
 
-void governor_resource::trim_in_background() {
+std::size_t governor_resource::trim_in_background() {
+  std::size_t freed = 0;
   for (;;) {
     const auto soft = static_cast<std::size_t>(
         static_cast<double>(hard_limit()) * options_.soft_mark);
@@ -705,18 +687,19 @@ void governor_resource::trim_in_background() {
     const bool over = now > soft;
     const bool cycle_due =
         live_now() >= next_cycle_at_.load(std::memory_order_relaxed);
-    if (!over && !cycle_due) return;
+    if (!over && !cycle_due) return freed;
     const std::lock_guard lock(reclaim_mu_);
-    if (caches_.empty()) return;
+    if (caches_.empty()) return freed;
     const std::optional<reclaim_result> step =
         bucketed_step_locked(over ? now - soft : SIZE_MAX,
                              /*on_allocating_thread=*/false, /*pause=*/false);
-    if (!step) return;
+    if (!step) return freed;
     const reclaim_result r = *step;
     ++background_steps_;
+    freed += r.bytes_freed;
     // A cycle that was due ends with its pass; a step that freed nothing
     // means the caches hold nothing more to give now.
-    if (r.bytes_freed == 0 || !over) return;
+    if (r.bytes_freed == 0 || !over) return freed;
   }
 }
 

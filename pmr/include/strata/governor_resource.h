@@ -85,7 +85,6 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "absl/base/attributes.h"
@@ -95,6 +94,7 @@
 #include "strata/internal/config.h"
 #include "strata/internal/owner_counter.h"
 #include "strata/internal/resource_base.h"
+#include "strata/internal/scavenger.h"
 #include "strata/internal/thread_slots.h"
 #include "strata/reclaimable.h"
 #include "strata/sync_pool_resource.h"
@@ -244,7 +244,8 @@ class governor_meter final : public internal::resource_base<governor_meter> {
 /// A budget and a pause policy over a stack; see the top of this file.
 class governor_resource final
     : public internal::resource_base<governor_resource>,
-      private internal::slot_owner {
+      private internal::slot_owner,
+      private internal::decay_target {
  public:
   /// Passes requests to `upstream` (which must outlive it). With `meter`
   /// (beneath the upstream's caches, not yet attached to a governor), the
@@ -459,8 +460,9 @@ class governor_resource final
   void update_cycle_target(std::size_t live) noexcept;
   void run_growth_cycle(slot* s) noexcept;
   void kick_background() noexcept;
-  void background_loop();
-  void trim_in_background();
+  // The background reclaimer's turn on the scavenger's thread.
+  std::size_t decay_idle() noexcept override;
+  std::size_t trim_in_background();
 
   const governor_options options_;
   std::pmr::memory_resource* const upstream_;
@@ -522,13 +524,6 @@ class governor_resource final
   bool futile_ = false;  // the last step on a refusal freed too little
   std::size_t futile_cached_ = 0;
   pause_stats pauses_;
-
-  // The background reclaimer.
-  std::mutex background_mu_;
-  std::condition_variable background_cv_;
-  bool stop_ = false;
-  std::atomic<bool> kicked_{false};
-  std::thread background_;
 };
 
 }  // namespace strata

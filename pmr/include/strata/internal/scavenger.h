@@ -32,6 +32,17 @@ class decay_target {
 /// cannot start.
 void register_decay_target(decay_target* target, decay_time decay);
 
+/// Adds `target`, walked about every `tick` (at least 10 ms): for work
+/// other than decay that runs on the same thread (a governor's background
+/// reclaimer). Throws as register_decay_target().
+void register_periodic_target(decay_target* target,
+                              std::chrono::nanoseconds tick);
+
+/// Makes the background thread walk now rather than at its next tick (and
+/// whatever its CPU cap says): for a governor whose footprint just passed
+/// its soft mark. Cheap when a wake is already pending.
+void wake_scavenger() noexcept;
+
 /// Removes `target`; returns once no walk is running on it. Call it before
 /// the target starts to come apart, holding none of its locks.
 void unregister_decay_target(decay_target* target) noexcept;
