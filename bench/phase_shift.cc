@@ -23,7 +23,8 @@
 // deallocate and each allocate is timed on its own with a fenced rdtsc pair
 // (steady_clock off x86), ticks calibrated to ns against steady_clock once.
 // Reports p50, p99, p99.9 and max per resource and operation, and the cost
-// of an empty timer pair measured the same way.
+// of an empty timer pair measured the same way. Each resource runs in a
+// process of its own here too, so none inherits another's heap.
 //
 // Full settings, by hand (about 12 minutes):
 //   build/rel/bench/strata_phase_shift --csv phase.csv --summary phase.json
@@ -128,6 +129,8 @@ struct settings {
   std::string summary_path = "phase_summary.json";
   // Latency mode.
   bool latency = false;
+  bool latency_child = false;  // one resource, rows on stdout
+  double ns_per_tick = 1.0;    // the parent's calibration, for a child
   std::string latency_path = "latency.json";
   std::size_t latency_samples = 1000000;
 };
@@ -190,6 +193,11 @@ settings parse(int argc, char** argv) {
       s.summary_path = value();
     } else if (arg == "--latency") {
       s.latency = true;
+    } else if (arg == "--latency-child") {
+      s.latency = true;
+      s.latency_child = true;
+    } else if (arg == "--ns-per-tick") {
+      s.ns_per_tick = std::stod(value());
     } else if (arg == "--latency-json") {
       s.latency_path = value();
     } else if (arg == "--samples") {
@@ -208,6 +216,9 @@ settings parse(int argc, char** argv) {
   }
   for (const std::string& name : s.only) {
     if (!known(name)) usage(("unknown resource " + name).c_str());
+  }
+  if (s.latency_child && s.only.size() != 1) {
+    usage("--latency-child takes one resource (--only NAME)");
   }
   if (!s.resource.empty() && !known(s.resource)) {
     usage(("unknown resource " + s.resource).c_str());
@@ -699,21 +710,77 @@ struct latency_row {
   percentiles p;
 };
 
-int run_latency(const settings& s) {
-  const double scale = ns_per_tick();
-  const std::size_t n = s.latency_samples;
+// Times `n` replacement steps of the mixed working set on one resource,
+// after a warm-up pass, and returns its allocate and deallocate rows.
+std::vector<latency_row> measure_latency(const std::string& name, std::size_t n,
+                                         double scale) {
   std::vector<std::uint32_t> frees(n);
   std::vector<std::uint32_t> allocs(n);
+  const working_set_plan& plan = mixed_plan();
+  auto instance = make_instance(name);
+  std::pmr::memory_resource* r = instance->resource;
+  std::vector<block> live(kLive);
+  for (std::size_t i = 0; i < kLive; ++i) {
+    live[i] = {static_cast<char*>(r->allocate(plan.initial[i], kAlign)),
+               plan.initial[i]};
+  }
+  std::size_t next = 0;
+  // Warm-up: one pass of the plan, untimed.
+  for (std::size_t i = 0; i < kSteps; ++i, ++next) {
+    const step& st = plan.steps[next % kSteps];
+    block& b = live[st.victim];
+    r->deallocate(b.p, b.size, kAlign);
+    b = {static_cast<char*>(r->allocate(st.size, kAlign)), st.size};
+    *static_cast<volatile char*>(static_cast<void*>(b.p)) = 1;
+  }
+  for (std::size_t i = 0; i < n; ++i, ++next) {
+    const step& st = plan.steps[next % kSteps];
+    block& b = live[st.victim];
+    const std::uint64_t t0 = tick_timer::start();
+    r->deallocate(b.p, b.size, kAlign);
+    const std::uint64_t t1 = tick_timer::stop();
+    const std::uint64_t t2 = tick_timer::start();
+    void* p = r->allocate(st.size, kAlign);
+    const std::uint64_t t3 = tick_timer::stop();
+    b = {static_cast<char*>(p), st.size};
+    *static_cast<volatile char*>(p) = 1;
+    frees[i] = ticks(t0, t1);
+    allocs[i] = ticks(t2, t3);
+  }
+  for (block& b : live) r->deallocate(b.p, b.size, kAlign);
+  return {{name, "allocate", summarize(allocs, scale)},
+          {name, "deallocate", summarize(frees, scale)}};
+}
+
+// Latency mode. Every resource runs in a process of its own (a fresh heap:
+// in one process, each would inherit the malloc state the ones before it
+// left), with the parent's calibration; the parent times the empty pair.
+int run_latency(const settings& s) {
+  if (s.latency_child) {
+    set_decay_override(s.decay_ms ? std::optional<std::chrono::milliseconds>(
+                                        std::chrono::milliseconds(*s.decay_ms))
+                                  : std::nullopt);
+    for (const latency_row& x :
+         measure_latency(s.only.at(0), s.latency_samples, s.ns_per_tick)) {
+      std::printf("%s,%.3f,%.3f,%.3f,%.3f\n", x.op.c_str(), x.p.p50, x.p.p99,
+                  x.p.p999, x.p.max);
+    }
+    std::fflush(stdout);
+    return 0;
+  }
+  const double scale = ns_per_tick();
+  const std::size_t n = s.latency_samples;
   std::vector<latency_row> rows;
 
   // The timer's own cost: an empty pair, measured as the operations are.
   {
+    std::vector<std::uint32_t> empty(n);
     for (std::size_t i = 0; i < n; ++i) {
       const std::uint64_t t0 = tick_timer::start();
       const std::uint64_t t1 = tick_timer::stop();
-      allocs[i] = ticks(t0, t1);
+      empty[i] = ticks(t0, t1);
     }
-    rows.push_back({"timer (empty pair)", "-", summarize(allocs, scale)});
+    rows.push_back({"timer (empty pair)", "-", summarize(empty, scale)});
   }
 
   std::vector<std::string> names;
@@ -723,45 +790,31 @@ int run_latency(const settings& s) {
   names.emplace_back(kStack);
   if (!s.only.empty()) names = s.only;
 
-  const working_set_plan& plan = mixed_plan();
-  set_decay_override(s.decay_ms ? std::optional<std::chrono::milliseconds>(
-                                      std::chrono::milliseconds(*s.decay_ms))
-                                : std::nullopt);
   for (const std::string& name : names) {
     std::fprintf(stderr, "latency: %s\n", name.c_str());
-    auto instance = make_instance(name);
-    std::pmr::memory_resource* r = instance->resource;
-    std::vector<block> live(kLive);
-    for (std::size_t i = 0; i < kLive; ++i) {
-      live[i] = {static_cast<char*>(r->allocate(plan.initial[i], kAlign)),
-                 plan.initial[i]};
+    char scale_text[64];
+    std::snprintf(scale_text, sizeof(scale_text), "%.9g", scale);
+    std::vector<std::string> args = {
+        "--latency-child", "--only",        name,      "--samples",
+        std::to_string(n), "--ns-per-tick", scale_text};
+    if (s.decay_ms) {
+      args.push_back("--decay-ms");
+      args.push_back(std::to_string(*s.decay_ms));
     }
-    std::size_t next = 0;
-    // Warm-up: one pass of the plan, untimed.
-    for (std::size_t i = 0; i < kSteps; ++i, ++next) {
-      const step& st = plan.steps[next % kSteps];
-      block& b = live[st.victim];
-      r->deallocate(b.p, b.size, kAlign);
-      b = {static_cast<char*>(r->allocate(st.size, kAlign)), st.size};
-      *static_cast<volatile char*>(static_cast<void*>(b.p)) = 1;
+    const std::optional<std::string> out = run_self(args);
+    if (!out) {
+      std::fprintf(stderr, "latency: the run of %s failed\n", name.c_str());
+      return 1;
     }
-    for (std::size_t i = 0; i < n; ++i, ++next) {
-      const step& st = plan.steps[next % kSteps];
-      block& b = live[st.victim];
-      const std::uint64_t t0 = tick_timer::start();
-      r->deallocate(b.p, b.size, kAlign);
-      const std::uint64_t t1 = tick_timer::stop();
-      const std::uint64_t t2 = tick_timer::start();
-      void* p = r->allocate(st.size, kAlign);
-      const std::uint64_t t3 = tick_timer::stop();
-      b = {static_cast<char*>(p), st.size};
-      *static_cast<volatile char*>(p) = 1;
-      frees[i] = ticks(t0, t1);
-      allocs[i] = ticks(t2, t3);
+    std::stringstream in(*out);
+    for (std::string line; std::getline(in, line);) {
+      const std::vector<std::string> f = split(line);
+      if (f.size() != 5) continue;
+      rows.push_back({name,
+                      f[0],
+                      {std::stod(f[1]), std::stod(f[2]), std::stod(f[3]),
+                       std::stod(f[4])}});
     }
-    for (block& b : live) r->deallocate(b.p, b.size, kAlign);
-    rows.push_back({name, "allocate", summarize(allocs, scale)});
-    rows.push_back({name, "deallocate", summarize(frees, scale)});
   }
 
   std::printf("timer: %s, %.4f ns/tick, %zu samples per row\n",

@@ -246,6 +246,7 @@ PHASE_NOTES = [
     " five phases: small (92% of sizes 16-512 B), large (10% 4-64 KiB, about"
     " six times the live bytes), small, large, small. Each resource runs in"
     " a process of its own.",
+    "",
     "held/live: bytes the resource holds from its upstream (for new_delete,"
     " what glibc holds from the system: arena + mmapped, from mallinfo2) per"
     " byte the workload holds; rss/live: the process's resident memory above"
@@ -425,7 +426,8 @@ def latency_markdown(latency):
             f" {r['p999']:.1f} | {r['max']:.1f} | {ratio_text} |")
     lines += [
         "",
-        "{} samples per row on {}: each deallocate and each allocate timed on"
+        "{} samples per row on {}, each resource in a process of its own:"
+        " each deallocate and each allocate timed on"
         " its own with {}, {:.4f} ns per tick (calibrated against"
         " steady_clock). Times include the timer's own cost, the first row"
         " (an empty pair); subtract its p50 for the operation alone. The"
