@@ -31,6 +31,7 @@ constexpr std::size_t kMaxFreedRemembered = std::size_t{1} << 16;
 
 std::uint64_t checked_blocks::on_allocate(const void* p, std::size_t size,
                                           std::size_t alignment) noexcept {
+  if (disabled_) return 0;
   std::lock_guard lock(mu_);
   const block record{size, alignment, next_sequence_++};
   freed_.erase(p);
@@ -62,6 +63,7 @@ void checked_blocks::move_spares() noexcept {
 
 void checked_blocks::on_deallocate(const void* p, std::size_t size,
                                    std::size_t alignment) noexcept {
+  if (disabled_) return;
   std::lock_guard lock(mu_);
   const auto it = live_.find(p);
   spare_record* spare = nullptr;

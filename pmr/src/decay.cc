@@ -30,8 +30,8 @@ constexpr int kIdleShare = 99;
 class scavenger {
  public:
   void add(internal::decay_target* target, decay_time decay) {
-    const nanoseconds tick =
-        std::clamp<nanoseconds>(internal::decay_tick(decay), kMinTick, kMaxTick);
+    const nanoseconds tick = std::clamp<nanoseconds>(
+        internal::decay_tick(decay), kMinTick, kMaxTick);
     std::unique_lock lock(mu_);
     targets_.push_back({target, tick});
     if (!started_) {
@@ -49,7 +49,8 @@ class scavenger {
   void remove(internal::decay_target* target) noexcept {
     {
       std::lock_guard lock(mu_);
-      std::erase_if(targets_, [&](const entry& e) { return e.target == target; });
+      std::erase_if(targets_,
+                    [&](const entry& e) { return e.target == target; });
       tick_ = kMaxTick;
       for (const entry& e : targets_) tick_ = std::min(tick_, e.tick);
     }
@@ -131,9 +132,7 @@ const decay_clock* decay_clock::steady() noexcept {
   return clock;
 }
 
-std::size_t scavenger_run_once() noexcept {
-  return the_scavenger().run_once();
-}
+std::size_t scavenger_run_once() noexcept { return the_scavenger().run_once(); }
 
 scavenger_stats get_scavenger_stats() noexcept {
   return the_scavenger().stats();

@@ -253,9 +253,7 @@ std::size_t governor_resource::counted_live() const noexcept {
 
 std::size_t governor_resource::live_locked() const {
   if (pool_ == nullptr) return counted_live();
-  const std::size_t footprint_now = footprint();
-  const std::size_t cached = inside_cached_locked();
-  return footprint_now > cached ? footprint_now - cached : 0;
+  return pool_->bytes_in_use();
 }
 
 std::size_t governor_resource::live_now() const {

@@ -109,8 +109,8 @@ size_class_options checked(size_class_options options) {
   options.keep_empty_spans =
       std::min(options.keep_empty_spans, options.max_empty_spans);
   if (options.decay < decay_time::zero()) {
-    bad_option(absl::StrFormat("decay (%d ms) is negative",
-                               options.decay.count()));
+    bad_option(
+        absl::StrFormat("decay (%d ms) is negative", options.decay.count()));
   }
   return options;
 }
@@ -542,7 +542,8 @@ std::size_t size_class_resource::decay() noexcept { return decay_at(now()); }
 std::size_t size_class_resource::decay_at(
     std::chrono::nanoseconds now) noexcept {
   last_decay_ = now;
-  const std::chrono::nanoseconds due = internal::due_before(now, options_.decay);
+  const std::chrono::nanoseconds due =
+      internal::due_before(now, options_.decay);
   std::size_t freed = 0;
   for (std::size_t c = 0; c < no_class_; ++c) {
     class_spans& list = spans_[c];

@@ -19,6 +19,17 @@ constexpr std::size_t kMaxBucketAlign = 4096;
 constexpr std::uint32_t kMaxCachedBlocks = 1024;
 static_assert(kMaxCachedBlocks <= internal::cache_count::kMaxCount);
 
+// The pool's slabs: every class the buckets need, and empty spans back to
+// the upstream at once (blocks reach them only when they are idle).
+size_class_options slab_options(const sync_pool_options& options) {
+  return {
+      .largest_class = std::min<std::size_t>(options.largest_pooled, 256 << 10),
+      .max_empty_spans = 0,
+      .max_empty_page_spans = 0,
+      .decay = decay_time::zero(),
+      .clock = options.clock};
+}
+
 // The link of a free block, read even where the block is poisoned.
 void* next_of(void* p) noexcept {
   STRATA_UNPOISON(p, sizeof(void*));
@@ -27,18 +38,29 @@ void* next_of(void* p) noexcept {
   return next;
 }
 
+sync_pool_options checked(const sync_pool_options& options) {
+  if (!std::has_single_bit(options.largest_pooled) ||
+      options.largest_pooled < 128 || options.largest_pooled > (1 << 20)) {
+    throw std::invalid_argument(absl::StrFormat(
+        "strata: %s: largest_pooled (%u) must be a power of two from 128 B "
+        "to 1 MiB",
+        kName, options.largest_pooled));
+  }
+  if (options.decay < decay_time::zero()) {
+    throw std::invalid_argument(absl::StrFormat(
+        "strata: %s: decay (%d ms) is negative", kName, options.decay.count()));
+  }
+  return options;
+}
+
 }  // namespace
 
 sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
                                        std::pmr::memory_resource* upstream)
-    : options_(options), upstream_(upstream) {
-  if (!std::has_single_bit(options_.largest_pooled) ||
-      options_.largest_pooled < 128 || options_.largest_pooled > (1 << 20)) {
-    throw std::invalid_argument(absl::StrFormat(
-        "strata: %s: largest_pooled (%u) must be a power of two from 128 B "
-        "to 1 MiB",
-        kName, options_.largest_pooled));
-  }
+    : options_(checked(options)),
+      upstream_(upstream),
+      clock_(internal::clock_or_steady(options_.clock)),
+      slabs_(slab_options(options_), upstream) {
   // Buckets: 16-byte steps to 128, then four per power of two.
   for (std::size_t size = 16; size <= 128; size += 16) {
     bucket_size_.push_back(size);
@@ -59,23 +81,29 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
   large_index_.resize(options_.largest_pooled / 128 + 1);
   internal::fill_size_index(bucket_size_, 128, large_index_, kNone);
   depot_.resize(bucket_size_.size());
+  slabs_.checked_.disable();  // the pool checks its callers itself
+  last_epoch_raise_ = clock_->now();
   id_ = internal::register_slot_owner(this);
   key_.store(internal::slot_key(id_, epoch_.load(std::memory_order_relaxed)),
              std::memory_order_relaxed);
+  try {
+    internal::register_decay_target(this, options_.decay);
+  } catch (...) {
+    internal::unregister_slot_owner(id_, [] {});
+    throw;
+  }
 }
 
 sync_pool_resource::~sync_pool_resource() {
+  internal::unregister_decay_target(this);
   internal::unregister_slot_owner(id_, [this] {
     std::lock_guard lock(mu_);
     for (slot* s : slots_) delete s;
     slots_.clear();
   });
-  // Every pooled block, cached anywhere or still in use, is in blocks_.
+  // Every pooled block, cached anywhere or still in use, is in a span of
+  // slabs_, whose destruction gives them back.
   std::lock_guard lock(mu_);
-  for (const auto& [p, b] : blocks_) {
-    STRATA_UNPOISON(p, bucket_size_[b]);
-    upstream_->deallocate(p, bucket_size_[b], bucket_align_[b]);
-  }
   large_.release(upstream_);
 }
 
@@ -291,36 +319,91 @@ void sync_pool_resource::put_in_depot(std::size_t b, void* p) noexcept {
 
 void sync_pool_resource::stash(std::size_t b, std::vector<batch>& to,
                                batch magazine) noexcept {
+  if (options_.decay == decay_time::zero()) {
+    free_batch(b, magazine);  // idle from the moment it arrives
+    decayed_bytes_ += magazine.count * bucket_size_[b];
+    return;
+  }
+  if (options_.decay != kNeverDecay) {
+    magazine.idle_since = clock_->now().count();
+  }
   try {
     to.push_back(magazine);
     depot_bytes_.fetch_add(magazine.count * bucket_size_[b],
                            std::memory_order_relaxed);
   } catch (...) {
-    // No memory to list it: give the blocks back instead.
-    for (void* p = magazine.head; p != nullptr;) {
-      void* next = next_of(p);
-      free_block(b, p);
-      p = next;
-    }
+    free_batch(b, magazine);  // no memory to list it: give it back instead
+  }
+}
+
+void sync_pool_resource::free_batch(std::size_t b, batch magazine) noexcept {
+  for (void* p = magazine.head; p != nullptr;) {
+    void* next = next_of(p);
+    free_block(b, p);
+    p = next;
   }
 }
 
 void* sync_pool_resource::new_block(std::size_t b) {
-  void* p = upstream_->allocate(bucket_size_[b], bucket_align_[b]);
-  try {
-    blocks_.emplace(p, static_cast<std::uint8_t>(b));
-  } catch (...) {
-    upstream_->deallocate(p, bucket_size_[b], bucket_align_[b]);
-    throw;
-  }
+  void* p = slabs_.allocate(bucket_size_[b], bucket_align_[b]);
+  ++pooled_blocks_;
+  pooled_bytes_ += bucket_size_[b];
   ++upstream_misses_;
   return p;
 }
 
 void sync_pool_resource::free_block(std::size_t b, void* p) noexcept {
   STRATA_UNPOISON(p, bucket_size_[b]);
-  blocks_.erase(p);
-  upstream_->deallocate(p, bucket_size_[b], bucket_align_[b]);
+  --pooled_blocks_;
+  pooled_bytes_ -= bucket_size_[b];
+  slabs_.deallocate(p, bucket_size_[b], bucket_align_[b]);
+}
+
+std::size_t sync_pool_resource::decay_idle() noexcept {
+  const std::chrono::nanoseconds now = clock_->now();
+  const std::int64_t due = internal::due_before(now, options_.decay).count();
+  std::size_t freed = 0;
+  std::lock_guard lock(mu_);
+  for (std::size_t b = 0; b < depot_.size(); ++b) {
+    for (std::vector<batch>* generation :
+         {&depot_[b].primary, &depot_[b].victim}) {
+      // Oldest first: batches are pushed as they come and popped from the
+      // back.
+      std::size_t kept = 0;
+      for (const batch& m : *generation) {
+        if (m.idle_since <= due) {
+          free_batch(b, m);
+          freed += m.count * bucket_size_[b];
+        } else {
+          (*generation)[kept++] = m;
+        }
+      }
+      generation->resize(kept);
+    }
+  }
+  depot_bytes_.fetch_sub(freed, std::memory_order_relaxed);
+  decayed_bytes_ += freed;
+  if (freed != 0) give_back_empty_spans();
+  // Thread caches: each thread moves its cache into the depot on its next
+  // call, where it decays like any batch.
+  if (now - last_epoch_raise_ >=
+      internal::decay_nanoseconds(options_.decay) / 2) {
+    last_epoch_raise_ = now;
+    raise_epoch();
+  }
+  return freed;
+}
+
+void sync_pool_resource::give_back_empty_spans() noexcept {
+  // A class's current span stays in the slabs when its last block comes
+  // back; it is as idle as the rest.
+  static_cast<void>(slabs_.reclaim({}));
+}
+
+void sync_pool_resource::raise_epoch() noexcept {
+  const std::uint64_t epoch =
+      epoch_.fetch_add(1, std::memory_order_relaxed) + 1;
+  key_.store(internal::slot_key(id_, epoch), std::memory_order_relaxed);
 }
 
 std::size_t sync_pool_resource::cached_in(const slot& s) const noexcept {
@@ -348,12 +431,7 @@ void sync_pool_resource::free_victims(std::size_t bytes,
     while (!d.victim.empty() && result.bytes_freed < bytes && !until.passed()) {
       const batch victim = d.victim.back();
       d.victim.pop_back();
-      void* p = victim.head;
-      while (p != nullptr) {
-        void* next = next_of(p);
-        free_block(b, p);
-        p = next;
-      }
+      free_batch(b, victim);
       depot_bytes_.fetch_sub(victim.count * bucket_size_[b],
                              std::memory_order_relaxed);
       result.bytes_freed += victim.count * bucket_size_[b];
@@ -369,6 +447,7 @@ reclaim_result sync_pool_resource::reclaim(
     std::lock_guard lock(mu_);
     ++reclaim_cycles_;
     free_victims(request.bytes, until, result);
+    give_back_empty_spans();
   }
   // Still short: the calling thread's own cache need not wait for its next
   // call to age, since this thread owns it. It goes to the victims and is
@@ -379,6 +458,7 @@ reclaim_result sync_pool_resource::reclaim(
       flush(own, /*to_victim=*/true);
       std::lock_guard lock(mu_);
       free_victims(request.bytes, until, result);
+      give_back_empty_spans();
     }
   }
   {
@@ -390,9 +470,7 @@ reclaim_result sync_pool_resource::reclaim(
     }
     // Under the lock, so that concurrent reclaims leave the key naming the
     // latest epoch.
-    const std::uint64_t epoch =
-        epoch_.fetch_add(1, std::memory_order_relaxed) + 1;
-    key_.store(internal::slot_key(id_, epoch), std::memory_order_relaxed);
+    raise_epoch();
   }
   result.more_remains = cached_bytes() != 0;
   return result;
@@ -413,6 +491,8 @@ sync_pool_stats sync_pool_resource::stats() const {
   result.cached_bytes =
       thread_bytes + depot_bytes_.load(std::memory_order_relaxed);
   result.reclaim_cycles = reclaim_cycles_;
+  result.decayed_bytes = decayed_bytes_;
+  result.upstream_bytes = slabs_.bytes_held() + large_.bytes();
   result.threads = slots_.size();
   result.allocations = hits_locked() + slow_allocations_;
   result.blocks_in_use = blocks_in_use_locked();
@@ -438,13 +518,20 @@ std::size_t sync_pool_resource::blocks_in_use_locked() const noexcept {
                 s->caches[b].spare_count.load(std::memory_order_relaxed);
     }
   }
-  const std::size_t pooled = blocks_.size();
+  const std::size_t pooled = pooled_blocks_;
   return (pooled > cached ? pooled - cached : 0) + large_.count();
 }
 
 std::size_t sync_pool_resource::allocation_count() const {
   std::lock_guard lock(mu_);
   return hits_locked() + slow_allocations_;
+}
+
+std::size_t sync_pool_resource::bytes_in_use() const {
+  std::lock_guard lock(mu_);
+  std::size_t cached = depot_bytes_.load(std::memory_order_relaxed);
+  for (const slot* s : slots_) cached += cached_in(*s);
+  return (pooled_bytes_ > cached ? pooled_bytes_ - cached : 0) + large_.bytes();
 }
 
 std::size_t sync_pool_resource::blocks_in_use() const {

@@ -24,8 +24,8 @@
 // ways, cheapest first:
 //   - over a sync_pool_resource with a meter (what resource_stack builds),
 //     the pool's inline fast paths are the governor's and it counts nothing
-//     of its own on them: live bytes are the footprint less what the inside
-//     caches hold (so in the pool's block sizes), calls are the pool's;
+//     of its own on them: live bytes and calls are the pool's own counts
+//     (live bytes in the pool's block sizes);
 //   - over any other upstream with a meter, in per-thread counters flushed
 //     in batches of `count_batch`, batches that shrink near the growth
 //     target so the cycle starts at the allocation that reaches it;

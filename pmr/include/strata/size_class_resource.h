@@ -351,6 +351,9 @@ class size_class_resource final
   /// only on the thread using the resource (cached_bytes() is the call that
   /// any thread may make).
   [[nodiscard]] size_class_resource_stats stats() const;
+  /// Bytes held from the upstream now (spans and large blocks): a snapshot
+  /// that any thread may take, unlike stats().
+  [[nodiscard]] std::size_t bytes_held() const noexcept { return held_now(); }
   /// The options, normalised; `classes` is empty here (see class_sizes()).
   [[nodiscard]] const size_class_options& options() const noexcept {
     return options_;
@@ -734,6 +737,8 @@ class size_class_resource final
   const std::uintptr_t hardening_key_ =
       internal::kHardened ? internal::new_hardening_key(this) : 0;
   [[no_unique_address]] internal::block_checker checked_{"size_class_resource"};
+  // A pool's slabs: it checks its own callers.
+  friend class sync_pool_resource;
 };
 
 }  // namespace strata

@@ -10,17 +10,23 @@
 // upstream. Blocks freed by a thread other than the one that
 // allocated them simply join the freeing thread's cache.
 //
-// Like Go's sync.Pool, cached blocks age out: each reclaim() cycle gives the
-// depot's victim generation back to the upstream and turns the primary
-// generation into the victim, so an idle pool returns its memory after two
-// cycles. A reclaim never touches another thread's cache: it raises the
-// pool's epoch, and each thread moves its cache into the depot's victim
-// generation on its next call. What an idle thread can keep is bounded by
-// the cache limits; stats() says how much the thread caches hold. The one
-// cache a reclaim may empty at once is the calling thread's own (its owner
-// is the caller): when the victims do not meet the request, that cache's
-// blocks are freed too, so a governor reclaiming for a refused allocation
-// reaches what the same thread just freed.
+// Cached blocks decay: a batch that has sat in the depot for options.decay
+// (10 s by default) goes back, with no call from anyone (the process-wide
+// scavenger of strata/decay.h walks the pool every decay / 8), and every
+// decay / 2 each thread is asked to move its cache into the depot on its next
+// call, where it decays like any batch: memory idle in a thread that keeps
+// calling the pool goes back within 1.5 decay.
+//
+// Like Go's sync.Pool, cached blocks also age out by cycles: each reclaim()
+// cycle gives the depot's victim generation back and turns the primary
+// generation into the victim, so a pool reclaimed twice returns its memory. A
+// reclaim never touches another thread's cache: it raises the pool's epoch, and
+// each thread moves its cache into the depot's victim generation on its next
+// call. What an idle thread can keep is bounded by the cache limits; stats()
+// says how much the thread caches hold. The one cache a reclaim may empty at
+// once is the calling thread's own (its owner is the caller): when the victims
+// do not meet the request, that cache's blocks are freed too, so a governor
+// reclaiming for a refused allocation reaches what the same thread just freed.
 //
 //   thread A cache: bucket 64 loaded [blk->blk->blk] spare [blk->blk]
 //   thread B cache: bucket 64 loaded [blk]            spare []
@@ -41,14 +47,16 @@
 // them. The upstream is only called under the pool's mutex, so it need not
 // be thread-safe (a size_class_resource beneath makes the tcmalloc shape).
 //
-// Upstream: one block of the bucket's size per pooled block, and requests
-// above the largest bucket as asked. Destruction gives every block back,
-// including blocks still in use.
+// Upstream: pooled blocks are carved from spans of the pool's own slabs (a
+// size_class_resource under the pool's lock), so a miss takes a magazine's
+// worth of blocks for one upstream request of a span, or none, and a span
+// goes back whole once every block of it has come back and decayed.
+// Requests above the largest bucket go to the upstream as asked.
+// Destruction gives every span and block back, including blocks in use.
 //
 // Example:
 //
-//   strata::size_class_resource slabs;
-//   strata::sync_pool_resource pool({}, &slabs);   // thread caches on slabs
+//   strata::sync_pool_resource pool({}, strata::system_pages());
 //   std::pmr::vector<int> v(1000, 0, &pool);       // from any thread
 //   pool.reclaim({});                              // age the caches
 #ifndef STRATA_SYNC_POOL_RESOURCE_H_
@@ -61,13 +69,13 @@
 #include <memory_resource>
 #include <mutex>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 
+#include "strata/decay.h"
 #include "strata/internal/cache_count.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
@@ -75,8 +83,10 @@
 #include "strata/internal/hardening.h"
 #include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
+#include "strata/internal/scavenger.h"
 #include "strata/internal/thread_slots.h"
 #include "strata/reclaimable.h"
+#include "strata/size_class_resource.h"
 
 namespace strata {
 
@@ -93,6 +103,15 @@ struct sync_pool_options {
   /// mostly idle threads. The default keeps two threads on a 10,000-block
   /// mixed working set off the depot's lock nearly always.
   std::size_t thread_cache_bytes = 256 << 10;
+  /// How long a batch of blocks may sit in the depot before it goes back to
+  /// the pool's slabs, and from there, once their spans are empty, to the
+  /// upstream; thread caches are moved into the depot every decay / 2.
+  /// 0: a batch goes back as soon as it reaches the depot. kNeverDecay: only
+  /// reclaim() gives memory back. See strata/decay.h.
+  decay_time decay = kDefaultDecay;
+  /// Where decay reads the time; null is the steady clock. Must outlive the
+  /// pool.
+  const decay_clock* clock = nullptr;
 };
 
 /// A snapshot of a sync_pool_resource's counters.
@@ -101,7 +120,9 @@ struct sync_pool_stats {
   std::size_t thread_cache_hits = 0;
   /// Blocks moved from the depot into a thread cache.
   std::size_t depot_hits = 0;
-  /// Blocks allocated from the upstream.
+  /// Blocks carved from the pool's slabs: allocations that neither a thread
+  /// cache nor the depot could serve (the slabs ask the upstream for a span
+  /// only when theirs are full).
   std::size_t upstream_misses = 0;
   /// Bytes cached in the depot and in every thread's cache.
   std::size_t cached_bytes = 0;
@@ -109,6 +130,11 @@ struct sync_pool_stats {
   std::size_t thread_cached_bytes = 0;
   /// reclaim() calls.
   std::size_t reclaim_cycles = 0;
+  /// Bytes of blocks that decayed out of the depot, ever.
+  std::size_t decayed_bytes = 0;
+  /// Bytes held from the upstream now: slab spans and blocks above the
+  /// largest bucket.
+  std::size_t upstream_bytes = 0;
   /// Threads with a cache for this pool now.
   std::size_t threads = 0;
   /// Every allocation the pool served, and the blocks its users hold now
@@ -122,14 +148,15 @@ struct sync_pool_stats {
 class sync_pool_resource final
     : public internal::resource_base<sync_pool_resource>,
       public reclaimable,
-      private internal::slot_owner {
+      private internal::slot_owner,
+      private internal::decay_target {
  public:
   // A governor over a pool runs the pool's fast paths inline.
   friend class governor_resource;
 
-  /// Builds the buckets; takes nothing from `upstream` (which must outlive
-  /// it) until the first allocation. Throws std::invalid_argument for
-  /// options it cannot honour.
+  /// Builds the buckets and registers with the scavenger; takes nothing
+  /// from `upstream` (which must outlive it) until the first allocation.
+  /// Throws std::invalid_argument for options it cannot honour.
   explicit sync_pool_resource(
       const sync_pool_options& options = {},
       std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
@@ -183,6 +210,7 @@ class sync_pool_resource final
   struct batch {
     void* head = nullptr;
     std::size_t count = 0;
+    std::int64_t idle_since = 0;  // when it reached the depot (decay's clock)
   };
 
   // One bucket of one thread's cache: the loaded magazine, which the fast
@@ -305,6 +333,14 @@ class sync_pool_resource final
   }
 
   void thread_exiting(void* s) noexcept override;
+  std::size_t decay_idle() noexcept override;
+  // Gives the blocks of `magazine` back to the slabs. Needs mu_.
+  void free_batch(std::size_t b, batch magazine) noexcept;
+  // Asks every thread to move its cache into the depot on its next call.
+  // Needs mu_.
+  void raise_epoch() noexcept;
+  // Gives the slabs' empty spans back to the upstream. Needs mu_.
+  void give_back_empty_spans() noexcept;
 
   // Hardened builds: a freed block carries a tag in its second word (the
   // first holds the free-list link; every bucket is 16 bytes or more).
@@ -333,6 +369,8 @@ class sync_pool_resource final
   // governor above, which reads them instead of counting on the fast path).
   [[nodiscard]] std::size_t allocation_count() const;
   [[nodiscard]] std::size_t blocks_in_use() const;
+  // Bytes users hold now, in block sizes (and large requests as asked).
+  [[nodiscard]] std::size_t bytes_in_use() const;
   [[nodiscard]] std::size_t hits_locked() const noexcept;
   [[nodiscard]] std::size_t blocks_in_use_locked() const noexcept;
   // Frees the depot's victim batches until `bytes` or `until`. Needs mu_.
@@ -353,6 +391,7 @@ class sync_pool_resource final
   std::uint8_t small_index_[kSmallLimit / 16 + 1] = {};
   std::vector<std::uint8_t> large_index_;
   std::uint64_t id_;
+  const decay_clock* clock_;
   std::uintptr_t hardening_key_ =
       internal::kHardened ? internal::new_hardening_key(this) : 0;
   // Raised by reclaim(); threads age their caches when they see it change.
@@ -363,16 +402,12 @@ class sync_pool_resource final
   // Everything below is guarded by mu_.
   alignas(internal::kCacheLine) mutable std::mutex mu_;
   std::vector<depot_bucket> depot_;
-  // Every pooled block from the upstream, with its bucket. Node-based, so
-  // that a record that cannot be made leaves the table as it was (absl's
-  // flat tables are left unusable by a resize that throws). Its nodes come
-  // from a pool of their own over the global heap (never the process
-  // default, which may be this pool): with a malloc per node,
-  // CrossThreadFree, where blocks go back to the upstream and come again,
-  // took about 5% more time.
-  std::pmr::unsynchronized_pool_resource block_nodes_{
-      std::pmr::new_delete_resource()};
-  std::pmr::unordered_map<void*, std::uint8_t> blocks_{&block_nodes_};
+  // Where pooled blocks come from and go back to: spans from the upstream,
+  // whose empty ones go back at once (blocks only come back here once they
+  // have decayed or been reclaimed). Its destruction frees every span.
+  size_class_resource slabs_;
+  std::size_t pooled_blocks_ = 0;  // taken from slabs_, not given back
+  std::size_t pooled_bytes_ = 0;   // their bucket sizes
   internal::passthrough_blocks large_;
   std::vector<slot*> slots_;
   std::atomic<std::size_t> depot_bytes_{0};
@@ -381,6 +416,8 @@ class sync_pool_resource final
   std::size_t depot_hits_ = 0;
   std::size_t upstream_misses_ = 0;
   std::size_t reclaim_cycles_ = 0;
+  std::size_t decayed_bytes_ = 0;
+  std::chrono::nanoseconds last_epoch_raise_{0};
 
   [[no_unique_address]] internal::block_checker checked_{"sync_pool_resource"};
 };

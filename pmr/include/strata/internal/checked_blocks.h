@@ -48,6 +48,9 @@ class checked_blocks {
 
   /// Forgets every block (the resource dropped them all, as a reset does).
   void forget_all();
+  /// Checks nothing from now on: for a resource used only by another
+  /// resource that checks its own callers (a pool's slabs).
+  void disable() noexcept { disabled_ = true; }
 
   /// Forgets the blocks handed out at or after sequence number `first`
   /// (a rewind to a mark).
@@ -86,6 +89,7 @@ class checked_blocks {
   std::unique_ptr<spare_records> spare_;   // the first spares_ are records
   std::size_t spares_ = 0;
   std::uint64_t next_sequence_ = 0;
+  bool disabled_ = false;  // set before any other call
 };
 
 /// The stand-in for checked_blocks in release builds: every call compiles
@@ -100,6 +104,7 @@ class unchecked_blocks {
   void on_deallocate(const void* /*p*/, std::size_t /*size*/,
                      std::size_t /*alignment*/) noexcept {}
   void forget_all() {}
+  void disable() noexcept {}
   void forget_since(std::uint64_t /*first*/) {}
   [[nodiscard]] std::uint64_t next_sequence() const { return 0; }
 };
