@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <memory>
 #include <memory_resource>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -12,6 +13,7 @@
 #include "strata/adapters/stats_resource.h"
 #include "strata/adapters/synchronized_resource.h"
 #include "strata/bounded_pool_resource.h"
+#include "strata/decay.h"
 #include "strata/monotonic_arena.h"
 #include "strata/size_class_resource.h"
 #include "strata/sync_pool_resource.h"
@@ -22,6 +24,27 @@
 
 namespace strata::bench {
 namespace {
+
+std::optional<std::chrono::milliseconds> decay_override;
+
+// Options structs that have a `decay` field (TODO(decay): once
+// size_class_options, sync_pool_options and bounded_pool_options all have
+// one, tuned() can set it unconditionally).
+template <class Options>
+concept has_decay = requires(Options options) {
+  options.decay = decay_time(0);
+};
+
+// `options` with the decay override applied, if any: the one place
+// --decay-ms reaches the resources. An options struct without a `decay`
+// field yet keeps its default.
+template <class Options>
+Options tuned(Options options) {
+  if constexpr (has_decay<Options>) {
+    if (decay_override) options.decay = *decay_override;
+  }
+  return options;
+}
 
 // A resource that is its own instance: no upstream of ours beneath it.
 std::unique_ptr<bench_instance> wrap(std::pmr::memory_resource* r) {
@@ -47,11 +70,33 @@ std::unique_ptr<bench_instance> governed_sync_pool(
   auto instance = std::make_unique<bench_instance>();
   instance->stack = std::make_unique<resource_stack>(
       resource_stack::builder(&instance->upstream)
-          .sync_pool()
+          .sync_pool(tuned(sync_pool_options{}))
           .governor(options)
           .build());
   instance->resource = instance->stack->top();
   return instance;
+}
+
+std::unique_ptr<bench_instance> recommended_stack() {
+  auto instance = std::make_unique<bench_instance>();
+  instance->stack = std::make_unique<resource_stack>(
+      resource_stack::builder(&instance->upstream)
+          .sync_pool(tuned(sync_pool_options{}))
+          .build());
+  instance->resource = instance->stack->top();
+  return instance;
+}
+
+void set_decay_override(std::optional<std::chrono::milliseconds> decay) {
+  decay_override = decay;
+}
+
+std::string decay_support() {
+  const auto has = [](bool yes) { return yes ? "yes" : "no"; };
+  return std::string("size_class_options:") +
+         has(has_decay<size_class_options>) +
+         " sync_pool_options:" + has(has_decay<sync_pool_options>) +
+         " bounded_pool_options:" + has(has_decay<bounded_pool_options>);
 }
 
 namespace {
@@ -142,23 +187,23 @@ const std::vector<resource_entry>& resources() {
                  .peer = "std_monotonic_buf64k",
                  .reuses_memory = false,
                  .make = [] { return strata_arena(true); }});
-    v.push_back(
-        {.name = "bounded_pool",
-         .peer = "std_sync_pool",
-         .thread_safe = true,
-         .fixed_size = true,
-         .make = [] {
-           auto instance = std::make_unique<bench_instance>();
-           instance->owned = std::make_unique<bounded_pool_resource>(
-               bounded_pool_options{.block_size = 64, .max_pooled = 4096},
-               &instance->upstream);
-           instance->resource = instance->owned.get();
-           return instance;
-         }});
+    v.push_back({.name = "bounded_pool",
+                 .peer = "std_sync_pool",
+                 .thread_safe = true,
+                 .fixed_size = true,
+                 .make = [] {
+                   auto instance = std::make_unique<bench_instance>();
+                   instance->owned = std::make_unique<bounded_pool_resource>(
+                       tuned(bounded_pool_options{.block_size = 64,
+                                                  .max_pooled = 4096}),
+                       &instance->upstream);
+                   instance->resource = instance->owned.get();
+                   return instance;
+                 }});
     v.push_back({.name = "size_class", .peer = "std_unsync_pool", .make = [] {
                    auto instance = std::make_unique<bench_instance>();
                    instance->owned = std::make_unique<size_class_resource>(
-                       size_class_options{}, &instance->upstream);
+                       tuned(size_class_options{}), &instance->upstream);
                    instance->resource = instance->owned.get();
                    return instance;
                  }});
@@ -168,7 +213,7 @@ const std::vector<resource_entry>& resources() {
                  .make = [] {
                    auto instance = std::make_unique<bench_instance>();
                    instance->owned = std::make_unique<sync_pool_resource>(
-                       sync_pool_options{}, &instance->upstream);
+                       tuned(sync_pool_options{}), &instance->upstream);
                    instance->resource = instance->owned.get();
                    return instance;
                  }});
@@ -199,7 +244,7 @@ const std::vector<resource_entry>& resources() {
            auto instance = std::make_unique<bench_instance>();
            instance->owned =
                std::make_unique<synchronized_resource<size_class_resource>>(
-                   size_class_options{}, &instance->upstream);
+                   tuned(size_class_options{}), &instance->upstream);
            instance->resource = instance->owned.get();
            return instance;
          }});

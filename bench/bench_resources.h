@@ -8,10 +8,12 @@
 #define STRATA_BENCH_BENCH_RESOURCES_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <memory_resource>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -94,6 +96,23 @@ struct resource_entry {
 /// upstream, built by resource_stack.
 std::unique_ptr<bench_instance> governed_sync_pool(
     const governor_options& options);
+
+/// The recommended stack: resource_stack::builder(upstream).sync_pool(),
+/// over the instance's counting upstream. Not a row of resources() (it is
+/// the sync pool as the builder puts it); the phase-shift and latency tools
+/// run it by name ("stack(sync_pool)").
+std::unique_ptr<bench_instance> recommended_stack();
+
+/// The decay (how long idle cached memory may stay; strata/decay.h) that the
+/// strata resources of resources() and recommended_stack() are built with
+/// from now on; nullopt (the default) leaves each resource's own default.
+/// Set by strata_phase_shift's --decay-ms.
+void set_decay_override(std::optional<std::chrono::milliseconds> decay);
+
+/// Which strata options structs have a `decay` field in this build, e.g.
+/// "size_class_options:yes sync_pool_options:no bounded_pool_options:no":
+/// where set_decay_override() reaches.
+std::string decay_support();
 
 /// Every resource the benchmarks run over, peers first.
 const std::vector<resource_entry>& resources();
