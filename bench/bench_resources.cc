@@ -146,7 +146,7 @@ std::unique_ptr<bench_instance> strata_arena(bool with_buffer) {
 }  // namespace
 
 void* counting_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  void* p = std::pmr::new_delete_resource()->allocate(bytes, alignment);
+  void* p = base_->allocate(bytes, alignment);
   held_.fetch_add(bytes, std::memory_order_relaxed);
   calls_.fetch_add(1, std::memory_order_relaxed);
   return p;
@@ -155,7 +155,7 @@ void* counting_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
 void counting_resource::do_deallocate(void* p, std::size_t bytes,
                                       std::size_t alignment) {
   held_.fetch_sub(bytes, std::memory_order_relaxed);
-  std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
+  base_->deallocate(p, bytes, alignment);
 }
 
 const std::vector<resource_entry>& resources() {

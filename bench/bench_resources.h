@@ -34,6 +34,9 @@ class counting_resource final : public std::pmr::memory_resource {
   [[nodiscard]] std::size_t calls() const noexcept {
     return calls_.load(std::memory_order_relaxed);
   }
+  /// Where the memory comes from: new_delete_resource() unless this is
+  /// called, before the first allocation.
+  void set_base(std::pmr::memory_resource* base) noexcept { base_ = base; }
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
@@ -44,6 +47,7 @@ class counting_resource final : public std::pmr::memory_resource {
     return this == &other;
   }
 
+  std::pmr::memory_resource* base_ = std::pmr::new_delete_resource();
   std::atomic<std::size_t> held_{0};
   std::atomic<std::size_t> calls_{0};
 };

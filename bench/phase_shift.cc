@@ -65,6 +65,8 @@
 #include <malloc.h>
 #endif
 
+#include "strata/page_resource.h"
+
 #include "bench_resources.h"
 #include "working_set.h"
 
@@ -105,9 +107,17 @@ bool thread_safe(std::string_view name) {
   return entry != nullptr && entry->thread_safe;
 }
 
+// Strata's resources sit on system pages, as its recommended stacks do (the
+// builder's default bottom): what they give back leaves the process. The
+// std pools sit on new_delete_resource, as a user would build them.
 std::unique_ptr<bench_instance> make_instance(std::string_view name) {
-  if (name == kStack) return recommended_stack();
-  return find_entry(name)->make();
+  const resource_entry* entry = find_entry(name);
+  std::unique_ptr<bench_instance> instance =
+      name == kStack ? recommended_stack() : entry->make();
+  if (name == kStack || !entry->peer.empty()) {
+    instance->upstream.set_base(system_pages());
+  }
+  return instance;
 }
 
 struct settings {
