@@ -20,26 +20,14 @@ std::size_t bucket_of(std::size_t bytes) {
 }  // namespace
 
 stats_resource::stats_resource(std::pmr::memory_resource* upstream)
-    : upstream_(upstream), id_(internal::register_slot_owner(this)) {}
+    : upstream_(upstream) {}
 
-stats_resource::~stats_resource() {
-  internal::unregister_slot_owner(id_, [this] {
-    std::lock_guard lock(mu_);
-    for (counters* c : threads_) delete c;
-    threads_.clear();
-  });
-}
+stats_resource::~stats_resource() { threads_.close(); }
 
 stats_resource::counters* stats_resource::thread_counters() {
-  void* slot = internal::cached_thread_slot(id_);
-  if (ABSL_PREDICT_TRUE(slot != nullptr)) return static_cast<counters*>(slot);
-  slot = internal::find_thread_slot(id_, [this]() -> void* {
-    auto made = std::make_unique<counters>();
-    std::lock_guard lock(mu_);
-    threads_.push_back(made.get());
-    return made.release();
-  });
-  return static_cast<counters*>(slot);
+  counters* c = threads_.cached();
+  if (ABSL_PREDICT_TRUE(c != nullptr)) return c;
+  return threads_.find([] { return std::make_unique<counters>(); });
 }
 
 stats_resource::counters* stats_resource::counters_for_call(
@@ -89,8 +77,8 @@ void stats_resource::report(counters& c) noexcept {
   internal::raise_to(peak_, now);
 }
 
-void stats_resource::thread_exiting(void* slot) noexcept {
-  auto* c = static_cast<counters*>(slot);
+void stats_resource::thread_exited(counters& exiting) noexcept {
+  counters* c = &exiting;
   report(*c);
   std::lock_guard lock(mu_);
   bump(exited_.allocations, c->allocations.load(std::memory_order_relaxed));
@@ -104,8 +92,19 @@ void stats_resource::thread_exiting(void* slot) noexcept {
     bump(exited_.bucket_bytes[b],
          c->bucket_bytes[b].load(std::memory_order_relaxed));
   }
-  std::erase(threads_, c);
-  delete c;
+  // Still listed until thread_slots drops it: counted once, in exited_.
+  clear(*c);
+}
+
+void stats_resource::clear(counters& c) noexcept {
+  c.allocations.store(0, std::memory_order_relaxed);
+  c.deallocations.store(0, std::memory_order_relaxed);
+  c.allocated_bytes.store(0, std::memory_order_relaxed);
+  c.freed_bytes.store(0, std::memory_order_relaxed);
+  for (std::size_t b = 0; b < c.bucket_count.size(); ++b) {
+    c.bucket_count[b].store(0, std::memory_order_relaxed);
+    c.bucket_bytes[b].store(0, std::memory_order_relaxed);
+  }
 }
 
 void stats_resource::add_to(stats_resource_stats& out,
@@ -125,7 +124,7 @@ stats_resource_stats stats_resource::stats() const {
   std::lock_guard lock(mu_);
   add_to(out, exited_);
   add_to(out, shared_);
-  for (const counters* c : threads_) add_to(out, *c);
+  threads_.for_each([&](const counters& c) { add_to(out, c); });
   out.peak_bytes =
       std::max<std::size_t>(static_cast<std::size_t>(std::max<std::int64_t>(
                                 peak_.load(std::memory_order_relaxed), 0)),

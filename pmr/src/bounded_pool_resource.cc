@@ -105,11 +105,11 @@ bounded_pool_resource::bounded_pool_resource(
   }
   free_places_.store(options_.max_pooled - options_.prewarm,
                      std::memory_order_relaxed);
-  id_ = internal::register_slot_owner(this);
+  id_ = stacks_.id();
   try {
     internal::register_decay_target(this, options_.decay);
   } catch (...) {
-    internal::unregister_slot_owner(id_, [] {});
+    stacks_.close();
     for (void* p : blocks_) {
       STRATA_UNPOISON(p, block_size_);
       upstream_->deallocate(p, block_size_, block_alignment_);
@@ -120,11 +120,7 @@ bounded_pool_resource::bounded_pool_resource(
 
 bounded_pool_resource::~bounded_pool_resource() {
   internal::unregister_decay_target(this);
-  internal::unregister_slot_owner(id_, [this] {
-    std::lock_guard lock(mu_);
-    for (thread_stack* c : stacks_) delete c;
-    stacks_.clear();
-  });
+  stacks_.close();
   // Every pooled-size block, on a stack, in a ring or in use, is in blocks_.
   std::lock_guard lock(mu_);
   for (void* p : blocks_) {
@@ -216,13 +212,7 @@ bounded_pool_resource::thread_stack* bounded_pool_resource::own_stack() {
   if (stack_size_ == 0) return nullptr;
   void* s = internal::cached_thread_slot(id_);
   if (s != nullptr) return static_cast<thread_stack*>(s);
-  return static_cast<thread_stack*>(
-      internal::find_thread_slot(id_, [this]() -> void* {
-        auto made = std::make_unique<thread_stack>();
-        std::lock_guard lock(mu_);
-        stacks_.push_back(made.get());
-        return made.release();
-      }));
+  return stacks_.find([] { return std::make_unique<thread_stack>(); });
 }
 
 // An allocation the stack could not serve from the fast path: it is empty
@@ -280,8 +270,8 @@ void bounded_pool_resource::spill(thread_stack* c, void* p) noexcept {
   free_block(p, &drops_);
 }
 
-void bounded_pool_resource::thread_exiting(void* stack) noexcept {
-  auto* c = static_cast<thread_stack*>(stack);
+void bounded_pool_resource::thread_exited(thread_stack& stack) noexcept {
+  thread_stack* c = &stack;
   // Its blocks go to the rings in the places the stack held; the places
   // left over are free again.
   const std::size_t count = c->held.count();
@@ -291,8 +281,6 @@ void bounded_pool_resource::thread_exiting(void* stack) noexcept {
   give_places(c->places - moved);
   std::lock_guard lock(mu_);
   exited_hits_ += c->held.hits();
-  std::erase(stacks_, c);
-  delete c;
 }
 
 std::size_t bounded_pool_resource::push_to_rings(void* const* blocks,
@@ -397,8 +385,7 @@ void bounded_pool_resource::note_outstanding(std::size_t now) noexcept {
 std::size_t bounded_pool_resource::cached_bytes() const noexcept {
   std::size_t pooled = 0;
   for (const auto& shard : shards_) pooled += shard->size();
-  std::lock_guard lock(mu_);
-  for (const thread_stack* c : stacks_) pooled += c->held.count();
+  stacks_.for_each([&](const thread_stack& c) { pooled += c.held.count(); });
   return pooled * block_size_;
 }
 
@@ -485,10 +472,10 @@ bounded_pool_stats bounded_pool_resource::stats() const {
   std::size_t hits = pops - refilled;
   std::lock_guard lock(mu_);
   hits += exited_hits_;
-  for (const thread_stack* c : stacks_) {
-    pooled += c->held.count();
-    hits += c->held.hits();
-  }
+  stacks_.for_each([&](const thread_stack& c) {
+    pooled += c.held.count();
+    hits += c.held.hits();
+  });
   const std::size_t held = blocks_.size();
   return {.hits = hits - drained_,
           .misses = misses_,

@@ -168,7 +168,7 @@ governor_resource::governor_resource(const governor_options& options,
     own_meter_.governor_.store(this, std::memory_order_relaxed);
   }
   update_cycle_target(0);
-  id_ = internal::register_slot_owner(this);
+  id_ = slots_.id();
   if (options_.background_reclaimer) {
     try {
       // On the scavenger's thread, which also runs decay: it re-checks the
@@ -176,7 +176,6 @@ governor_resource::governor_resource(const governor_options& options,
       // path that does not kick (a lowered limit).
       internal::register_periodic_target(this, std::chrono::milliseconds(50));
     } catch (...) {  // no thread: undo what the destructor would
-      internal::unregister_slot_owner(id_, [] {});
       if (metered_) meter_->governor_.store(nullptr, std::memory_order_release);
       throw;
     }
@@ -187,14 +186,9 @@ governor_resource::~governor_resource() {
   if (options_.background_reclaimer) {
     internal::unregister_decay_target(this);
   }
-  internal::unregister_slot_owner(id_, [this] {
-    const std::lock_guard lock(slots_mu_);
-    for (slot* s : slots_) {
-      live_.fetch_add(s->pending.load(std::memory_order_relaxed),
-                      std::memory_order_relaxed);
-      delete s;
-    }
-    slots_.clear();
+  slots_.close([this](slot& s) noexcept {
+    live_.fetch_add(s.pending.load(std::memory_order_relaxed),
+                    std::memory_order_relaxed);
   });
   if constexpr (internal::kChecked) {
     // Over a pool the pool counts the blocks users hold; otherwise the
@@ -220,26 +214,18 @@ governor_resource::~governor_resource() {
 
 governor_resource::slot* governor_resource::thread_slot() {
   if (void* s = internal::cached_thread_slot(id_)) return static_cast<slot*>(s);
-  return static_cast<slot*>(internal::find_thread_slot(id_, [this]() -> void* {
+  return slots_.find([this] {
     auto made = std::make_unique<slot>();
     set_thresholds(made.get(), counted_live());
-    const std::lock_guard lock(slots_mu_);
-    slots_.push_back(made.get());
-    return made.release();
-  }));
+    return made;
+  });
 }
 
-void governor_resource::thread_exiting(void* opaque) noexcept {
-  auto* s = static_cast<slot*>(opaque);
-  live_.fetch_add(s->pending.load(std::memory_order_relaxed),
+void governor_resource::thread_exited(slot& s) noexcept {
+  live_.fetch_add(s.pending.load(std::memory_order_relaxed),
                   std::memory_order_relaxed);
-  exited_allocations_.fetch_add(s->allocations, std::memory_order_relaxed);
-  exited_deallocations_.fetch_add(s->deallocations, std::memory_order_relaxed);
-  {
-    const std::lock_guard lock(slots_mu_);
-    std::erase(slots_, s);
-  }
-  delete s;
+  exited_allocations_.fetch_add(s.allocations, std::memory_order_relaxed);
+  exited_deallocations_.fetch_add(s.deallocations, std::memory_order_relaxed);
 }
 
 std::size_t governor_resource::counted_live() const noexcept {
@@ -768,15 +754,14 @@ governor_stats governor_resource::stats() const {
     const std::size_t held = pool_->blocks_in_use();
     out.deallocations = out.allocations > held ? out.allocations - held : 0;
   } else {
-    const std::lock_guard lock(slots_mu_);
     std::int64_t live = live_.load(std::memory_order_relaxed);
     out.allocations = exited_allocations_.load(std::memory_order_relaxed);
     out.deallocations = exited_deallocations_.load(std::memory_order_relaxed);
-    for (const slot* s : slots_) {
-      live += s->pending.load(std::memory_order_relaxed);
-      out.allocations += s->allocations;
-      out.deallocations += s->deallocations;
-    }
+    slots_.for_each([&](const slot& s) {
+      live += s.pending.load(std::memory_order_relaxed);
+      out.allocations += s.allocations;
+      out.deallocations += s.deallocations;
+    });
     out.live_bytes =
         metered_ ? static_cast<std::size_t>(std::max<std::int64_t>(0, live))
                  : footprint();

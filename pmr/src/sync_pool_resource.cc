@@ -83,24 +83,15 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
   depot_.resize(bucket_size_.size());
   slabs_.checked_.disable();  // the pool checks its callers itself
   last_epoch_raise_ = clock_->now();
-  id_ = internal::register_slot_owner(this);
+  id_ = slots_.id();
   key_.store(internal::slot_key(id_, epoch_.load(std::memory_order_relaxed)),
              std::memory_order_relaxed);
-  try {
-    internal::register_decay_target(this, options_.decay);
-  } catch (...) {
-    internal::unregister_slot_owner(id_, [] {});
-    throw;
-  }
+  internal::register_decay_target(this, options_.decay);
 }
 
 sync_pool_resource::~sync_pool_resource() {
   internal::unregister_decay_target(this);
-  internal::unregister_slot_owner(id_, [this] {
-    std::lock_guard lock(mu_);
-    for (slot* s : slots_) delete s;
-    slots_.clear();
-  });
+  slots_.close();
   // Every pooled block, cached anywhere or still in use, is in a span of
   // slabs_, whose destruction gives them back.
   std::lock_guard lock(mu_);
@@ -118,13 +109,10 @@ std::size_t sync_pool_resource::aligned_bucket(
 sync_pool_resource::slot* sync_pool_resource::thread_slot() {
   void* s = internal::any_cached_thread_slot(id_);
   if (s != nullptr) return static_cast<slot*>(s);
-  return static_cast<slot*>(internal::find_thread_slot(id_, [this]() -> void* {
-    auto made = std::make_unique<slot>(bucket_limit_,
-                                       epoch_.load(std::memory_order_relaxed));
-    std::lock_guard lock(mu_);
-    slots_.push_back(made.get());
-    return made.release();
-  }));
+  return slots_.find([this] {
+    return std::make_unique<slot>(bucket_limit_,
+                                  epoch_.load(std::memory_order_relaxed));
+  });
 }
 
 void* sync_pool_resource::allocate_slow(std::size_t bytes,
@@ -245,13 +233,10 @@ void sync_pool_resource::flush(slot* s, bool to_victim) noexcept {
   }
 }
 
-void sync_pool_resource::thread_exiting(void* opaque) noexcept {
-  auto* s = static_cast<slot*>(opaque);
-  flush(s, /*to_victim=*/false);
+void sync_pool_resource::thread_exited(slot& s) noexcept {
+  flush(&s, /*to_victim=*/false);
   std::lock_guard lock(mu_);
-  exited_hits_ += s->hits(bucket_size_.size());
-  std::erase(slots_, s);
-  delete s;
+  exited_hits_ += s.hits(bucket_size_.size());
 }
 
 void* sync_pool_resource::refill(slot* s, std::size_t b) {
@@ -419,8 +404,7 @@ std::size_t sync_pool_resource::cached_in(const slot& s) const noexcept {
 
 std::size_t sync_pool_resource::cached_bytes() const noexcept {
   std::size_t bytes = depot_bytes_.load(std::memory_order_relaxed);
-  std::lock_guard lock(mu_);
-  for (const slot* s : slots_) bytes += cached_in(*s);
+  slots_.for_each([&](const slot& s) { bytes += cached_in(s); });
   return bytes;
 }
 
@@ -482,10 +466,10 @@ sync_pool_stats sync_pool_resource::stats() const {
   std::size_t thread_bytes = 0;
   std::lock_guard lock(mu_);
   result.thread_cache_hits = exited_hits_;
-  for (const slot* s : slots_) {
-    result.thread_cache_hits += s->hits(bucket_size_.size());
-    thread_bytes += cached_in(*s);
-  }
+  slots_.for_each([&](const slot& s) {
+    result.thread_cache_hits += s.hits(bucket_size_.size());
+    thread_bytes += cached_in(s);
+  });
   result.depot_hits = depot_hits_;
   result.upstream_misses = upstream_misses_;
   result.thread_cached_bytes = thread_bytes;
@@ -502,23 +486,24 @@ sync_pool_stats sync_pool_resource::stats() const {
 
 std::size_t sync_pool_resource::hits_locked() const noexcept {
   std::size_t hits = exited_hits_;
-  for (const slot* s : slots_) hits += s->hits(bucket_size_.size());
+  slots_.for_each([&](const slot& s) { hits += s.hits(bucket_size_.size()); });
   return hits;
 }
 
 std::size_t sync_pool_resource::blocks_in_use_locked() const noexcept {
-  // Every pooled block is in blocks_; those not with a user are cached.
+  // Every pooled block was counted out of the slabs; those not with a user
+  // are cached.
   std::size_t cached = 0;
   for (const depot_bucket& d : depot_) {
     for (const batch& m : d.primary) cached += m.count;
     for (const batch& m : d.victim) cached += m.count;
   }
-  for (const slot* s : slots_) {
+  slots_.for_each([&](const slot& s) {
     for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
-      cached += s->caches[b].held.count() +
-                s->caches[b].spare_count.load(std::memory_order_relaxed);
+      cached += s.caches[b].held.count() +
+                s.caches[b].spare_count.load(std::memory_order_relaxed);
     }
-  }
+  });
   const std::size_t pooled = pooled_blocks_;
   return (pooled > cached ? pooled - cached : 0) + large_.count();
 }
@@ -531,7 +516,7 @@ std::size_t sync_pool_resource::allocation_count() const {
 std::size_t sync_pool_resource::bytes_in_use() const {
   std::lock_guard lock(mu_);
   std::size_t cached = depot_bytes_.load(std::memory_order_relaxed);
-  for (const slot* s : slots_) cached += cached_in(*s);
+  slots_.for_each([&](const slot& s) { cached += cached_in(s); });
   return (pooled_bytes_ > cached ? pooled_bytes_ - cached : 0) + large_.bytes();
 }
 

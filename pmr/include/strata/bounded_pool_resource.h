@@ -160,7 +160,6 @@ struct bounded_pool_stats {
 class bounded_pool_resource final
     : public internal::resource_base<bounded_pool_resource>,
       public reclaimable,
-      private internal::slot_owner,
       private internal::decay_target {
  public:
   /// Builds the pool over `upstream` (which must outlive it) and allocates
@@ -273,7 +272,9 @@ class bounded_pool_resource final
                                               std::size_t alignment);
   ABSL_ATTRIBUTE_NOINLINE void deallocate_slow(void* p, std::size_t bytes,
                                                std::size_t alignment) noexcept;
-  void thread_exiting(void* stack) noexcept override;
+  // Moves the stack of a thread that exits into the rings and its counts
+  // into the totals.
+  void thread_exited(thread_stack& stack) noexcept;
   std::size_t decay_idle() noexcept override;
 
   // Hardened builds: a freed pooled block of a word or more carries a tag in
@@ -346,7 +347,9 @@ class bounded_pool_resource final
   // cannot be made leaves the set as it was (absl's flat tables are left
   // unusable by a resize that throws).
   std::unordered_set<void*> blocks_;
-  std::vector<thread_stack*> stacks_;
+  // Every thread's stack; its list has a lock of its own (taken after mu_).
+  internal::thread_slots<thread_stack> stacks_{
+      [this](thread_stack& s) noexcept { thread_exited(s); }};
   std::size_t exited_hits_ = 0;
   internal::passthrough_blocks unpooled_;
   std::size_t peak_blocks_ = 0;

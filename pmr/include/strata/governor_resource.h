@@ -244,7 +244,6 @@ class governor_meter final : public internal::resource_base<governor_meter> {
 /// A budget and a pause policy over a stack; see the top of this file.
 class governor_resource final
     : public internal::resource_base<governor_resource>,
-      private internal::slot_owner,
       private internal::decay_target {
  public:
   /// Passes requests to `upstream` (which must outlive it). With `meter`
@@ -392,7 +391,8 @@ class governor_resource final
   // One request's progress through the pause policy.
   struct attempt;
 
-  void thread_exiting(void* s) noexcept override;
+  // Folds the counters of a thread that exits into the totals.
+  void thread_exited(slot& s) noexcept;
   // The calling thread's slot, made on first use; nullptr on an exiting
   // thread, or under a meter when the thread has none yet.
   slot* thread_slot();
@@ -496,9 +496,9 @@ class governor_resource final
   std::atomic<std::size_t> exited_allocations_{0};
   std::atomic<std::size_t> exited_deallocations_{0};
 
-  // Guards slots_.
-  mutable std::mutex slots_mu_;
-  std::vector<slot*> slots_;
+  // Every thread's counters.
+  internal::thread_slots<slot> slots_{
+      [this](slot& s) noexcept { thread_exited(s); }};
 
   // Waiters sleep here; change_ counts frees they may be waiting for.
   mutable std::mutex wait_mu_;

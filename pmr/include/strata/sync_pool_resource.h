@@ -148,7 +148,6 @@ struct sync_pool_stats {
 class sync_pool_resource final
     : public internal::resource_base<sync_pool_resource>,
       public reclaimable,
-      private internal::slot_owner,
       private internal::decay_target {
  public:
   // A governor over a pool runs the pool's fast paths inline.
@@ -332,7 +331,8 @@ class sync_pool_resource final
     return false;
   }
 
-  void thread_exiting(void* s) noexcept override;
+  // Folds the cache of a thread that exits into the depot and the totals.
+  void thread_exited(slot& s) noexcept;
   std::size_t decay_idle() noexcept override;
   // Gives the blocks of `magazine` back to the slabs. Needs mu_.
   void free_batch(std::size_t b, batch magazine) noexcept;
@@ -409,7 +409,9 @@ class sync_pool_resource final
   std::size_t pooled_blocks_ = 0;  // taken from slabs_, not given back
   std::size_t pooled_bytes_ = 0;   // their bucket sizes
   internal::passthrough_blocks large_;
-  std::vector<slot*> slots_;
+  // Every thread's cache; its list has a lock of its own (taken after mu_).
+  internal::thread_slots<slot> slots_{
+      [this](slot& s) noexcept { thread_exited(s); }};
   std::atomic<std::size_t> depot_bytes_{0};
   std::size_t exited_hits_ = 0;
   std::size_t slow_allocations_ = 0;  // served off the fast path, not hits

@@ -53,8 +53,7 @@ struct stats_resource_stats {
 };
 
 /// A counting pass-through resource; see the comment at the top.
-class stats_resource final : public std::pmr::memory_resource,
-                             private internal::slot_owner {
+class stats_resource final : public std::pmr::memory_resource {
  public:
   explicit stats_resource(
       std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
@@ -92,7 +91,10 @@ class stats_resource final : public std::pmr::memory_resource,
       const std::pmr::memory_resource& other) const noexcept override {
     return this == &other;
   }
-  void thread_exiting(void* slot) noexcept override;
+  // Folds the counters of a thread that exits into exited_ (under mu_) and
+  // clears them.
+  void thread_exited(counters& exiting) noexcept;
+  static void clear(counters& c) noexcept;
 
   counters* thread_counters();
   // This thread's counters, or the shared ones (with `lock` then holding
@@ -102,13 +104,14 @@ class stats_resource final : public std::pmr::memory_resource,
   void add_to(stats_resource_stats& out, const counters& c) const;
 
   std::pmr::memory_resource* const upstream_;
-  std::uint64_t id_;
   std::atomic<std::int64_t> live_{0};
   std::atomic<std::int64_t> peak_{0};
   mutable std::mutex mu_;
-  std::vector<counters*> threads_;  // guarded by mu_
-  counters exited_;                 // totals of threads that exited (mu_)
-  counters shared_;                 // for threads that are exiting (mu_)
+  counters exited_;  // totals of threads that exited (mu_)
+  counters shared_;  // for threads that are exiting (mu_)
+  // Every thread's counters; its list has a lock of its own (after mu_).
+  internal::thread_slots<counters> threads_{
+      [this](counters& c) noexcept { thread_exited(c); }};
 };
 
 }  // namespace strata

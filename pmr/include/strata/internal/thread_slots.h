@@ -17,10 +17,16 @@
 #ifndef STRATA_INTERNAL_THREAD_SLOTS_H_
 #define STRATA_INTERNAL_THREAD_SLOTS_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "absl/base/attributes.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 
 namespace strata::internal {
@@ -124,6 +130,97 @@ inline void* cached_thread_slot(std::uint64_t id) noexcept {
   if (e.slot == nullptr) __builtin_unreachable();
   return e.slot;
 }
+
+/// The per-thread slots of one owner, typed: owns the slots, the list of
+/// them and its lock, registers the owner and hands each exiting thread's
+/// slot to `on_exit` (which folds what it holds into the owner's totals)
+/// before deleting it. The owner keeps one as a member and calls close()
+/// first thing in its destructor, while the rest of it is intact.
+template <class Slot>
+class thread_slots final : private slot_owner {
+ public:
+  /// `on_exit(slot)` runs on the exiting thread, under the registry lock
+  /// and not under this list's lock, before the slot is deleted.
+  explicit thread_slots(absl::AnyInvocable<void(Slot&) noexcept> on_exit)
+      : on_exit_(std::move(on_exit)), id_(register_slot_owner(this)) {}
+  thread_slots(const thread_slots&) = delete;
+  thread_slots& operator=(const thread_slots&) = delete;
+  ~thread_slots() { close(); }
+
+  /// Unregisters and deletes every slot (their threads are not using the
+  /// owner: the standard's rule for destruction), calling `last(slot)` on
+  /// each first instead of on_exit. Safe to call twice.
+  template <class Last>
+  void close(Last&& last) noexcept {
+    if (closed_) return;
+    closed_ = true;
+    unregister_slot_owner(id_, [&] {
+      const std::lock_guard lock(mu_);
+      for (Slot* s : slots_) {
+        last(*s);
+        delete s;
+      }
+      slots_.clear();
+    });
+  }
+  void close() noexcept {
+    close([](Slot& /*slot*/) noexcept {});
+  }
+
+  /// The id that names the owner in the thread-local tables.
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+
+  /// The calling thread's slot if it was used recently: one compare.
+  [[nodiscard]] Slot* cached() const noexcept {
+    return static_cast<Slot*>(cached_thread_slot(id_));
+  }
+  /// The calling thread's slot if it has one; never makes one.
+  [[nodiscard]] Slot* peek() const noexcept {
+    return static_cast<Slot*>(peek_thread_slot(id_));
+  }
+  /// The calling thread's slot, made by `make()` (a unique_ptr<Slot>) the
+  /// first time; nullptr once the thread has begun to exit. Throws what
+  /// `make` throws.
+  template <class Make>
+  Slot* find(Make&& make) {
+    return static_cast<Slot*>(find_thread_slot(id_, [&]() -> void* {
+      std::unique_ptr<Slot> made = make();
+      const std::lock_guard lock(mu_);
+      slots_.push_back(made.get());
+      return made.release();
+    }));
+  }
+
+  /// Calls `f(slot)` for every slot, under the list's lock (so a thread
+  /// exit waits); a snapshot of slots other threads keep writing.
+  template <class F>
+  void for_each(F&& f) const {
+    const std::lock_guard lock(mu_);
+    for (Slot* s : slots_) f(*s);
+  }
+  /// Threads with a slot now.
+  [[nodiscard]] std::size_t size() const {
+    const std::lock_guard lock(mu_);
+    return slots_.size();
+  }
+
+ private:
+  void thread_exiting(void* opaque) noexcept override {
+    auto* s = static_cast<Slot*>(opaque);
+    on_exit_(*s);
+    {
+      const std::lock_guard lock(mu_);
+      std::erase(slots_, s);
+    }
+    delete s;
+  }
+
+  absl::AnyInvocable<void(Slot&) noexcept> on_exit_;
+  std::uint64_t id_;
+  bool closed_ = false;
+  mutable std::mutex mu_;
+  std::vector<Slot*> slots_;
+};
 
 }  // namespace strata::internal
 
