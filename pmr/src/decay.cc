@@ -1,6 +1,8 @@
 #include "strata/decay.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <new>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -132,16 +134,21 @@ class scavenger {
 };
 
 scavenger& the_scavenger() {
-  // Never destroyed: its thread may run while statics are torn down.
-  static auto* const instance = new scavenger;
+  // Never destroyed: its thread may run while statics are torn down. In
+  // static storage, so making it allocates nothing.
+  alignas(scavenger) static std::byte storage[sizeof(scavenger)];
+  static auto* const instance = new (storage) scavenger;
   return *instance;
 }
 
 }  // namespace
 
 const decay_clock* decay_clock::steady() noexcept {
-  // Never destroyed, like the scavenger that reads it.
-  static const auto* const clock = new steady_decay_clock;
+  // Never destroyed, like the scavenger that reads it; placed in static
+  // storage, so making it allocates nothing.
+  alignas(steady_decay_clock) static std::byte storage[sizeof(
+      steady_decay_clock)];
+  static const auto* const clock = new (storage) steady_decay_clock;
   return clock;
 }
 

@@ -1,6 +1,7 @@
 #include "strata/page_resource.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <new>
 
@@ -53,8 +54,10 @@ void page_resource::do_deallocate(void* p, std::size_t bytes,
 }
 
 page_resource* system_pages() noexcept {
-  // Never destroyed: stacks built on it may outlive every static.
-  static auto* const pages = new page_resource;
+  // Never destroyed: stacks built on it may outlive every static. Placed
+  // in static storage, so making it allocates nothing.
+  alignas(page_resource) static std::byte storage[sizeof(page_resource)];
+  static auto* const pages = new (storage) page_resource;
   return pages;
 }
 

@@ -63,7 +63,9 @@ class decay_clock {
  protected:
   decay_clock() = default;
   decay_clock(const decay_clock&) = default;
+  decay_clock(decay_clock&&) = default;
   decay_clock& operator=(const decay_clock&) = default;
+  decay_clock& operator=(decay_clock&&) = default;
   ~decay_clock() = default;
 };
 

@@ -22,7 +22,9 @@ class decay_target {
  protected:
   decay_target() = default;
   decay_target(const decay_target&) = default;
+  decay_target(decay_target&&) = default;
   decay_target& operator=(const decay_target&) = default;
+  decay_target& operator=(decay_target&&) = default;
   ~decay_target() = default;
 };
 
