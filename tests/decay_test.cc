@@ -171,20 +171,31 @@ TEST_F(DecayTest, SyncPoolThreadCacheOfACallingThreadDecays) {
   void* kept = pool.allocate(16);
   churn(pool, 64, 300);  // into this thread's cache
   ASSERT_GE(pool.stats().thread_cached_bytes, 300u * 64);
-  clock_.advance(milliseconds(500));
-  scavenger_run_once();  // asks every thread to move its cache
+  scavenger_run_once();  // notes each bucket of the cache
+  clock_.advance(milliseconds(999));
+  scavenger_run_once();
+  clock_.advance(milliseconds(1));
+  scavenger_run_once();  // idle for the decay: asks the thread to move it
   EXPECT_GE(pool.stats().thread_cached_bytes, 300u * 64)
       << "only the thread itself touches its cache";
   pool.deallocate(kept, 16);  // this call moves it into the depot first
   EXPECT_EQ(pool.stats().thread_cached_bytes, 16u);
-  clock_.advance(milliseconds(999));
-  scavenger_run_once();
-  EXPECT_GT(pool.cached_bytes(), 300u * 64);
-  clock_.advance(milliseconds(1));
-  scavenger_run_once();
+  scavenger_run_once();  // stamped with when it went idle: due at once
   EXPECT_EQ(pool.cached_bytes(), 16u);
   // What stays is the span of the one block in the thread's cache.
   EXPECT_LE(upstream_.bytes_in_use(), size_class_options{}.slab_span_size);
+}
+
+TEST_F(DecayTest, SyncPoolBucketsInUseStayInTheThreadCache) {
+  sync_pool_resource pool({.decay = seconds(1), .clock = &clock_}, &upstream_);
+  churn(pool, 64, 300);
+  for (int step = 0; step < 40; ++step) {
+    clock_.advance(milliseconds(125));
+    scavenger_run_once();
+    pool.deallocate(pool.allocate(64), 64);  // the bucket stays in use
+  }
+  EXPECT_EQ(pool.stats().decayed_bytes, 0u);
+  EXPECT_GE(pool.stats().thread_cached_bytes, 300u * 64);
 }
 
 TEST_F(DecayTest, SyncPoolDecayZeroGivesBackWhatReachesTheDepot) {

@@ -82,7 +82,6 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
   internal::fill_size_index(bucket_size_, 128, large_index_, kNone);
   depot_.resize(bucket_size_.size());
   slabs_.checked_.disable();  // the pool checks its callers itself
-  last_epoch_raise_ = clock_->now();
   id_ = slots_.id();
   key_.store(internal::slot_key(id_, epoch_.load(std::memory_order_relaxed)),
              std::memory_order_relaxed);
@@ -110,8 +109,8 @@ sync_pool_resource::slot* sync_pool_resource::thread_slot() {
   void* s = internal::any_cached_thread_slot(id_);
   if (s != nullptr) return static_cast<slot*>(s);
   return slots_.find([this] {
-    return std::make_unique<slot>(bucket_limit_,
-                                  epoch_.load(std::memory_order_relaxed));
+    return std::make_unique<slot>(
+        bucket_limit_, epoch_.load(std::memory_order_relaxed), stamp_now());
   });
 }
 
@@ -182,7 +181,8 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
     if (c.spare_head != nullptr) {
       std::lock_guard lock(mu_);
       stash(b, depot_[b].primary,
-            {c.spare_head, c.spare_count.load(std::memory_order_relaxed)});
+            {c.spare_head, c.spare_count.load(std::memory_order_relaxed)},
+            stamp_now());
     }
     c.spare_head = c.head;
     c.spare_count.store(static_cast<std::uint32_t>(c.held.count()),
@@ -205,26 +205,36 @@ void sync_pool_resource::swap_magazines(bucket_cache& c) noexcept {
 }
 
 void sync_pool_resource::catch_up(slot* s) noexcept {
-  if (s->epoch != epoch_.load(std::memory_order_relaxed)) age(s);
+  const std::uint64_t aged_to = s->epoch.load(std::memory_order_relaxed);
+  if (aged_to != epoch_.load(std::memory_order_relaxed)) age(s);
   // Keyed with the epoch the cache has aged to: if a reclaim raised it in
   // the meantime, the next call misses and ages again.
-  internal::set_keyed_thread_slot(id_, internal::slot_key(id_, s->epoch), s);
+  internal::set_keyed_thread_slot(
+      id_, internal::slot_key(id_, s->epoch.load(std::memory_order_relaxed)),
+      s);
 }
 
 void sync_pool_resource::age(slot* s) noexcept {
   flush(s, /*to_victim=*/true);
-  s->epoch = epoch_.load(std::memory_order_relaxed);
+  s->epoch.store(epoch_.load(std::memory_order_relaxed),
+                 std::memory_order_relaxed);
 }
 
 void sync_pool_resource::flush(slot* s, bool to_victim) noexcept {
+  const std::int64_t now = stamp_now();
   std::lock_guard lock(mu_);
   for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
     bucket_cache& c = s->caches[b];
     std::vector<batch>& to = to_victim ? depot_[b].victim : depot_[b].primary;
+    // A bucket untouched since decay last looked has been idle since then,
+    // not just since now: its blocks decay from that time.
+    const bucket_watch& w = s->watch[b];
+    const std::int64_t idle_since =
+        w.word == c.held.word() ? std::min(w.idle_since, now) : now;
     for (int magazine = 0; magazine < 2; ++magazine) {
       const auto count = static_cast<std::uint32_t>(c.held.count());
       if (count != 0) {
-        stash(b, to, {c.head, count});
+        stash(b, to, {c.head, count}, idle_since);
         c.head = nullptr;
         c.held.set_count(0);
       }
@@ -299,20 +309,19 @@ void sync_pool_resource::put_in_depot(std::size_t b, void* p) noexcept {
   STRATA_UNPOISON(p, sizeof(void*));
   *static_cast<void**>(p) = nullptr;
   STRATA_POISON(p, sizeof(void*));
-  stash(b, depot_[b].primary, {p, 1});
+  stash(b, depot_[b].primary, {p, 1}, stamp_now());
 }
 
 void sync_pool_resource::stash(std::size_t b, std::vector<batch>& to,
-                               batch magazine) noexcept {
+                               batch magazine,
+                               std::int64_t idle_since) noexcept {
   if (options_.decay == decay_time::zero()) {
     free_batch(b, magazine);  // idle from the moment it arrives
     give_back_empty_spans();
     decayed_bytes_ += magazine.count * bucket_size_[b];
     return;
   }
-  if (options_.decay != kNeverDecay) {
-    magazine.idle_since = clock_->now().count();
-  }
+  magazine.idle_since = idle_since;
   try {
     to.push_back(magazine);
     depot_bytes_.fetch_add(magazine.count * bucket_size_[b],
@@ -370,13 +379,32 @@ std::size_t sync_pool_resource::decay_idle() noexcept {
   depot_bytes_.fetch_sub(freed, std::memory_order_relaxed);
   decayed_bytes_ += freed;
   if (freed != 0) give_back_empty_spans();
-  // Thread caches: each thread moves its cache into the depot on its next
-  // call, where it decays like any batch.
-  if (now - last_epoch_raise_ >=
-      internal::decay_nanoseconds(options_.decay) / 2) {
-    last_epoch_raise_ = now;
-    raise_epoch();
-  }
+  // Thread caches: a bucket whose count word has not changed since a pass
+  // has been idle since that pass. When one has been idle for the decay,
+  // every thread moves its cache into the depot on its next call, stamped
+  // with how long each bucket has been idle, so the idle ones are due at the
+  // next pass. A thread that has not caught up with the last such request
+  // (it sleeps) asks for no more: that would make the others flush on every
+  // pass.
+  const std::uint64_t epoch = epoch_.load(std::memory_order_relaxed);
+  bool flush_due = false;
+  slots_.for_each([&](slot& s) {
+    const bool caught_up = s.epoch.load(std::memory_order_relaxed) == epoch;
+    for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
+      const bucket_cache& c = s.caches[b];
+      bucket_watch& w = s.watch[b];
+      const std::uint64_t word = c.held.word();
+      if (word != w.word) {
+        w = {.word = word, .idle_since = now.count()};
+      } else if (caught_up && w.idle_since <= due &&
+                 internal::cache_count::count_of(word) +
+                         c.spare_count.load(std::memory_order_relaxed) !=
+                     0) {
+        flush_due = true;
+      }
+    }
+  });
+  if (flush_due) raise_epoch();
   return freed;
 }
 

@@ -225,16 +225,30 @@ class sync_pool_resource final
   };
 
   // One thread's cache for this pool.
+  // What decay last saw of one bucket of a thread's cache: its count word
+  // (which every allocation and free from it changes) and since when it has
+  // not changed. Written and read under mu_.
+  struct bucket_watch {
+    std::uint64_t word = 0;
+    std::int64_t idle_since = 0;
+  };
+
   struct slot {
-    slot(const std::vector<std::uint32_t>& limits, std::uint64_t epoch_now)
+    slot(const std::vector<std::uint32_t>& limits, std::uint64_t epoch_now,
+         std::int64_t now)
         : caches(std::make_unique<bucket_cache[]>(limits.size())),
+          watch(std::make_unique<bucket_watch[]>(limits.size())),
           epoch(epoch_now) {
       for (std::size_t b = 0; b < limits.size(); ++b) {
         caches[b].limit = limits[b];
+        watch[b].idle_since = now;
       }
     }
     std::unique_ptr<bucket_cache[]> caches;
-    std::uint64_t epoch;  // the pool epoch this cache has aged to
+    std::unique_ptr<bucket_watch[]> watch;
+    // The pool epoch this cache has aged to; written by its thread, read by
+    // decay.
+    std::atomic<std::uint64_t> epoch;
     // Allocations served by this cache's loaded magazines (summed from
     // the buckets' states).
     [[nodiscard]] std::size_t hits(std::size_t buckets) const noexcept {
@@ -379,7 +393,14 @@ class sync_pool_resource final
   void* refill(slot* s, std::size_t b);
   void* take_from_depot(std::size_t b);
   void put_in_depot(std::size_t b, void* p) noexcept;
-  void stash(std::size_t b, std::vector<batch>& to, batch magazine) noexcept;
+  // Lists `magazine` in `to` (a generation of bucket b's depot), idle since
+  // `idle_since` on the decay clock. Needs mu_.
+  void stash(std::size_t b, std::vector<batch>& to, batch magazine,
+             std::int64_t idle_since) noexcept;
+  // The decay clock's time, for a stamp (0 when nothing decays).
+  [[nodiscard]] std::int64_t stamp_now() const noexcept {
+    return options_.decay == kNeverDecay ? 0 : clock_->now().count();
+  }
   void* new_block(std::size_t b);
   void free_block(std::size_t b, void* p) noexcept;
 
@@ -419,7 +440,6 @@ class sync_pool_resource final
   std::size_t upstream_misses_ = 0;
   std::size_t reclaim_cycles_ = 0;
   std::size_t decayed_bytes_ = 0;
-  std::chrono::nanoseconds last_epoch_raise_{0};
 
   [[no_unique_address]] internal::block_checker checked_{"sync_pool_resource"};
 };
