@@ -12,10 +12,12 @@
 //
 // Cached blocks decay: a batch that has sat in the depot for options.decay
 // (10 s by default) goes back, with no call from anyone (the process-wide
-// scavenger of strata/decay.h walks the pool every decay / 8), and every
-// decay / 2 each thread is asked to move its cache into the depot on its next
-// call, where it decays like any batch: memory idle in a thread that keeps
-// calling the pool goes back within 1.5 decay.
+// scavenger of strata/decay.h walks the pool every decay / 8). A bucket of a
+// thread's cache that no call has touched for the decay (the scavenger reads
+// its count word) makes each thread move its cache into the depot on its
+// next call, stamped with when each bucket went idle: memory idle in a thread
+// that keeps calling the pool goes back about a decay after it went idle. A
+// thread that never calls the pool again keeps its cache until it exits.
 //
 // Like Go's sync.Pool, cached blocks also age out by cycles: each reclaim()
 // cycle gives the depot's victim generation back and turns the primary
@@ -103,9 +105,9 @@ struct sync_pool_options {
   /// mostly idle threads. The default keeps two threads on a 10,000-block
   /// mixed working set off the depot's lock nearly always.
   std::size_t thread_cache_bytes = 256 << 10;
-  /// How long a batch of blocks may sit in the depot before it goes back to
-  /// the pool's slabs, and from there, once their spans are empty, to the
-  /// upstream; thread caches are moved into the depot every decay / 2.
+  /// How long a batch of blocks may sit in the depot, or a bucket of a
+  /// thread's cache go untouched, before its blocks go back to the pool's
+  /// slabs, and from there, once their spans are empty, to the upstream.
   /// 0: a batch goes back as soon as it reaches the depot. kNeverDecay: only
   /// reclaim() gives memory back. See strata/decay.h.
   decay_time decay = kDefaultDecay;
