@@ -291,9 +291,12 @@ TEST_F(SyncPoolTest, ReclaimAgesTheDepotOverTwoCycles) {
   // Cycle 1: what the depot holds becomes the victim generation.
   EXPECT_EQ(pool.reclaim({}).bytes_freed, 0u);
   EXPECT_EQ(pool.cached_bytes(), cached);
-  // Cycle 2: the victims, unused since, go back.
-  EXPECT_EQ(pool.reclaim({}).bytes_freed, cached);
+  // Cycle 2: the victims, unused since, go back, and with them the span
+  // they were carved from: what the call reports is what the upstream got.
+  const std::size_t held = upstream_.bytes_in_use();
+  EXPECT_EQ(pool.reclaim({}).bytes_freed, held);
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
   EXPECT_EQ(pool.stats().reclaim_cycles, 2u);
 }
 

@@ -359,6 +359,7 @@ std::size_t sync_pool_resource::decay_idle() noexcept {
   const std::int64_t due = internal::due_before(now, options_.decay).count();
   std::size_t freed = 0;
   std::lock_guard lock(mu_);
+  const std::size_t held = slabs_.bytes_held();
   for (std::size_t b = 0; b < depot_.size(); ++b) {
     for (std::vector<batch>* generation :
          {&depot_[b].primary, &depot_[b].victim}) {
@@ -379,6 +380,7 @@ std::size_t sync_pool_resource::decay_idle() noexcept {
   depot_bytes_.fetch_sub(freed, std::memory_order_relaxed);
   decayed_bytes_ += freed;
   if (freed != 0) give_back_empty_spans();
+  const std::size_t given_back = held - slabs_.bytes_held();
   // Thread caches: a bucket whose count word has not changed since a pass
   // has been idle since that pass. When one has been idle for the decay,
   // every thread moves its cache into the depot on its next call, stamped
@@ -405,7 +407,7 @@ std::size_t sync_pool_resource::decay_idle() noexcept {
     }
   });
   if (flush_due) raise_epoch();
-  return freed;
+  return given_back;
 }
 
 void sync_pool_resource::give_back_empty_spans() noexcept {
@@ -455,23 +457,31 @@ void sync_pool_resource::free_victims(std::size_t bytes,
 reclaim_result sync_pool_resource::reclaim(
     const reclaim_request& request) noexcept {
   const internal::deadline until(request.time_budget);
-  reclaim_result result;
+  // `freed` counts the blocks that went back to the slabs, which decides
+  // when to stop; what the call reports is what left the slabs for the
+  // upstream (whole spans), measured under the lock.
+  reclaim_result freed;
+  std::size_t given_back = 0;
   {
     std::lock_guard lock(mu_);
     ++reclaim_cycles_;
-    free_victims(request.bytes, until, result);
+    const std::size_t held = slabs_.bytes_held();
+    free_victims(request.bytes, until, freed);
     give_back_empty_spans();
+    given_back += held - slabs_.bytes_held();
   }
   // Still short: the calling thread's own cache need not wait for its next
   // call to age, since this thread owns it. It goes to the victims and is
   // freed now, so a governor reclaiming for a refused allocation reaches
   // the blocks the same thread just freed.
-  if (result.bytes_freed < request.bytes && !until.passed()) {
+  if (freed.bytes_freed < request.bytes && !until.passed()) {
     if (auto* own = static_cast<slot*>(internal::peek_thread_slot(id_))) {
       flush(own, /*to_victim=*/true);
       std::lock_guard lock(mu_);
-      free_victims(request.bytes, until, result);
+      const std::size_t held = slabs_.bytes_held();
+      free_victims(request.bytes, until, freed);
       give_back_empty_spans();
+      given_back += held - slabs_.bytes_held();
     }
   }
   {
@@ -485,8 +495,7 @@ reclaim_result sync_pool_resource::reclaim(
     // latest epoch.
     raise_epoch();
   }
-  result.more_remains = cached_bytes() != 0;
-  return result;
+  return {.bytes_freed = given_back, .more_remains = cached_bytes() != 0};
 }
 
 sync_pool_stats sync_pool_resource::stats() const {
