@@ -678,7 +678,7 @@ struct tick_timer {
 #endif
 };
 
-// Nanoseconds per tick, against steady_clock over about 100 ms.
+// Nanoseconds per tick, calibrated once against steady_clock.
 double ns_per_tick() {
 #if defined(STRATA_BENCH_RDTSC)
   const clock_type::time_point c0 = clock_type::now();

@@ -30,7 +30,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <memory_resource>
 #include <mutex>
@@ -55,6 +54,7 @@
 #include "strata/sync_pool_resource.h"
 
 #include "testing/checker.h"
+#include "testing/resident.h"
 
 namespace strata {
 namespace {
@@ -284,14 +284,7 @@ TEST(SystemResourcesTest, MallocHonoursAlignment) {
                std::bad_alloc);
 }
 
-// Resident pages of this process, from /proc/self/statm.
-std::size_t resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t size = 0;
-  std::size_t resident = 0;
-  statm >> size >> resident;
-  return resident * page_resource::page_size();
-}
+using testing::resident_bytes;
 
 TEST(SystemResourcesTest, PageResourceGivesMemoryBackToTheOs) {
   page_resource pages;

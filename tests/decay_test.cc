@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
-#include <fstream>
 #include <memory_resource>
 #include <random>
 #include <thread>
@@ -27,6 +26,7 @@
 #include "strata/sync_pool_resource.h"
 
 #include "testing/checker.h"
+#include "testing/resident.h"
 
 namespace strata {
 namespace {
@@ -333,14 +333,7 @@ constexpr bool kSanitized = false;
 constexpr bool kSanitized = false;
 #endif
 
-// Resident pages of this process, from /proc/self/statm.
-std::size_t resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t size = 0;
-  std::size_t resident = 0;
-  statm >> size >> resident;
-  return resident * page_resource::page_size();
-}
+using testing::resident_bytes;
 
 // Over system pages, what the governor's meter counts is what the process
 // holds: on a mixed working set, the resident memory the stack adds stays

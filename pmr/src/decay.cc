@@ -1,11 +1,11 @@
 #include "strata/decay.h"
 
 #include <algorithm>
-#include <cstddef>
-#include <new>
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -146,8 +146,8 @@ scavenger& the_scavenger() {
 const decay_clock* decay_clock::steady() noexcept {
   // Never destroyed, like the scavenger that reads it; placed in static
   // storage, so making it allocates nothing.
-  alignas(steady_decay_clock) static std::byte storage[sizeof(
-      steady_decay_clock)];
+  alignas(
+      steady_decay_clock) static std::byte storage[sizeof(steady_decay_clock)];
   static const auto* const clock = new (storage) steady_decay_clock;
   return clock;
 }

@@ -172,7 +172,7 @@ governor_resource::governor_resource(const governor_options& options,
   if (options_.background_reclaimer) {
     try {
       // On the scavenger's thread, which also runs decay: it re-checks the
-      // footprint every 50 ms, in case it passed the soft mark through a
+      // footprint often, in case it passed the soft mark through a
       // path that does not kick (a lowered limit).
       internal::register_periodic_target(this, std::chrono::milliseconds(50));
     } catch (...) {  // no thread: undo what the destructor would

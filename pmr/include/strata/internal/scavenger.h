@@ -28,13 +28,15 @@ class decay_target {
   ~decay_target() = default;
 };
 
-/// Adds `target`, walked about every `decay` / 8 (10 ms to 1 s); starts the
+/// Adds `target`, walked about every `decay` / 8 (clamped to the
+/// scavenger's shortest and longest tick); starts the
 /// background thread the first time. A decay of kNeverDecay registers
 /// nothing. Throws std::bad_alloc, or std::system_error if the thread
 /// cannot start.
 void register_decay_target(decay_target* target, decay_time decay);
 
-/// Adds `target`, walked about every `tick` (at least 10 ms): for work
+/// Adds `target`, walked about every `tick` (no faster than the shortest
+/// tick): for work
 /// other than decay that runs on the same thread (a governor's background
 /// reclaimer). Throws as register_decay_target().
 void register_periodic_target(decay_target* target,
