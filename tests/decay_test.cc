@@ -6,12 +6,16 @@
 // earlier what the test asks for next).
 #include "strata/decay.h"
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstring>
 #include <memory_resource>
+#include <mutex>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -19,6 +23,7 @@
 #include "strata/adapters/test_resource.h"
 #include "strata/bounded_pool_resource.h"
 #include "strata/internal/checked_blocks.h"
+#include "strata/internal/owner_section.h"
 #include "strata/limit_exceeded.h"
 #include "strata/page_resource.h"
 #include "strata/resource_stack.h"
@@ -175,15 +180,122 @@ TEST_F(DecayTest, SyncPoolThreadCacheOfACallingThreadDecays) {
   clock_.advance(milliseconds(999));
   scavenger_run_once();
   clock_.advance(milliseconds(1));
-  scavenger_run_once();  // idle for the decay: asks the thread to move it
-  EXPECT_GE(pool.stats().thread_cached_bytes, 300u * 64)
-      << "only the thread itself touches its cache";
+  scavenger_run_once();       // idle for the decay: asks the thread to move it
   pool.deallocate(kept, 16);  // this call moves it into the depot first
   EXPECT_EQ(pool.stats().thread_cached_bytes, 16u);
   scavenger_run_once();  // stamped with when it went idle: due at once
   EXPECT_EQ(pool.cached_bytes(), 16u);
   // What stays is the span of the one block in the thread's cache.
   EXPECT_LE(upstream_.bytes_in_use(), size_class_options{}.slab_span_size);
+}
+
+// Moves the clock by `total` in steps of an eighth of a second (the
+// scavenger's tick for a decay of one second), walking after each step, as
+// the background thread would.
+void walk_for(manual_clock& clock, std::chrono::milliseconds total) {
+  constexpr milliseconds kTick(125);
+  for (milliseconds done(0); done < total; done += kTick) {
+    clock.advance(kTick);
+    scavenger_run_once();
+  }
+}
+
+// Waits (60 s at most) until `ready` holds, under `mu`.
+template <class Ready>
+bool wait_until(std::mutex& mu, std::condition_variable& cv, Ready ready) {
+  std::unique_lock lock(mu);
+  return cv.wait_for(lock, seconds(60), ready);
+}
+
+TEST_F(DecayTest, SyncPoolCacheOfASleepingThreadIsTaken) {
+  if (!internal::heavy_fence()) {
+    GTEST_SKIP() << "no membarrier here: a sleeping thread keeps its cache";
+  }
+  sync_pool_resource pool({.decay = seconds(1), .clock = &clock_}, &upstream_);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool filled = false;
+  bool wake = false;
+  std::thread sleeper([&] {
+    churn(pool, 64, 300);
+    churn(pool, 3000, 20);
+    {
+      const std::lock_guard lock(mu);
+      filled = true;
+    }
+    cv.notify_all();
+    wait_until(mu, cv, [&] { return wake; });
+    churn(pool, 64, 300);  // its cache was taken: it starts again
+  });
+  ASSERT_TRUE(wait_until(mu, cv, [&] { return filled; }));
+  EXPECT_GE(pool.stats().thread_cached_bytes, 300u * 64);
+  scavenger_run_once();  // notes each bucket of the cache
+  clock_.advance(milliseconds(900));
+  scavenger_run_once();
+  EXPECT_EQ(pool.stats().caches_taken, 0u) << "not idle for the decay yet";
+  // A decay, a pass that finds the thread asleep and takes its cache (due
+  // at once: stamped with when it went idle).
+  walk_for(clock_, milliseconds(500));
+  EXPECT_EQ(pool.stats().caches_taken, 1u);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  {
+    const std::lock_guard lock(mu);
+    wake = true;
+  }
+  cv.notify_all();
+  sleeper.join();
+  EXPECT_EQ(pool.stats().blocks_in_use, 0u);
+}
+
+// Threads that pause and resume at random while decay takes their caches at
+// every chance (decay 0): a block handed out twice, or a cache written by
+// two threads at once, shows as a broken fill or a sanitizer report.
+TEST_F(DecayTest, SyncPoolCachesTakenFromThreadsThatResumeStayIntact) {
+  if (!internal::heavy_fence()) GTEST_SKIP() << "no membarrier here";
+  sync_pool_resource pool({.decay = decay_time::zero(), .clock = &clock_},
+                          &upstream_);
+  std::atomic<bool> done{false};
+  std::atomic<std::size_t> walks{0};
+  std::atomic<std::size_t> broken{0};
+  auto work = [&](unsigned seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::pair<unsigned char*, std::size_t>> held;
+    while (!done.load(std::memory_order_relaxed)) {
+      const std::size_t bytes = 16u << (rng() % 6);
+      if (held.size() < 64 && rng() % 2 == 0) {
+        auto* p = static_cast<unsigned char*>(pool.allocate(bytes));
+        std::memset(p, static_cast<int>(bytes & 0xff), bytes);
+        held.emplace_back(p, bytes);
+      } else if (!held.empty()) {
+        const auto [p, n] = held.back();
+        held.pop_back();
+        if (p[0] != (n & 0xff) || p[n - 1] != (n & 0xff)) ++broken;
+        pool.deallocate(p, n);
+      }
+      if (rng() % 64 == 0) {
+        // Sleeps over two or three walks (the third finds it asleep), then
+        // resumes while the next one may be taking its cache.
+        const std::size_t until = walks.load() + 2 + rng() % 2;
+        while (walks.load() < until && !done.load()) {
+          std::this_thread::yield();
+        }
+      }
+    }
+    for (const auto& [p, n] : held) pool.deallocate(p, n);
+  };
+  std::thread a(work, 1);
+  std::thread b(work, 2);
+  for (int walk = 0; walk < 3000; ++walk) {
+    clock_.advance(milliseconds(1));
+    scavenger_run_once();
+    ++walks;
+  }
+  done = true;
+  a.join();
+  b.join();
+  EXPECT_EQ(broken.load(), 0u);
+  EXPECT_EQ(pool.stats().blocks_in_use, 0u);
 }
 
 TEST_F(DecayTest, SyncPoolBucketsInUseStayInTheThreadCache) {
@@ -221,17 +333,6 @@ TEST_F(DecayTest, SyncPoolNeverDecayKeepsTheDepot) {
 TEST_F(DecayTest, SyncPoolRejectsANegativeDecay) {
   EXPECT_THROW(sync_pool_resource({.decay = milliseconds(-5)}, &upstream_),
                std::invalid_argument);
-}
-
-// Moves the clock by `total` in steps of an eighth of a second (the
-// scavenger's tick for a decay of one second), walking after each step, as
-// the background thread would.
-void walk_for(manual_clock& clock, std::chrono::milliseconds total) {
-  constexpr milliseconds kTick(125);
-  for (milliseconds done(0); done < total; done += kTick) {
-    clock.advance(kTick);
-    scavenger_run_once();
-  }
 }
 
 TEST_F(DecayTest, BoundedPoolRingBlocksDecay) {

@@ -127,6 +127,8 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
   }
   slot* s = thread_slot();
   void* p = nullptr;
+  // From the epoch check in catch_up to the last touch of the cache.
+  const internal::owner_section section;
   if (s == nullptr) {  // this thread is exiting: work on the depot
     std::lock_guard lock(mu_);
     p = take_from_depot(b);
@@ -173,6 +175,7 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
     put_in_depot(b, p);
     return;
   }
+  const internal::owner_section section;
   catch_up(s);
   bucket_cache& c = s->caches[b];
   if (c.held.count() >= c.limit) {
@@ -215,7 +218,10 @@ void sync_pool_resource::catch_up(slot* s) noexcept {
 }
 
 void sync_pool_resource::age(slot* s) noexcept {
-  flush(s, /*to_victim=*/true);
+  const std::int64_t now = stamp_now();
+  std::lock_guard lock(mu_);
+  flush_locked(*s, /*to_victim=*/true, now);
+  // Under the lock: decay takes only caches behind the epoch.
   s->epoch.store(epoch_.load(std::memory_order_relaxed),
                  std::memory_order_relaxed);
 }
@@ -223,12 +229,17 @@ void sync_pool_resource::age(slot* s) noexcept {
 void sync_pool_resource::flush(slot* s, bool to_victim) noexcept {
   const std::int64_t now = stamp_now();
   std::lock_guard lock(mu_);
+  flush_locked(*s, to_victim, now);
+}
+
+void sync_pool_resource::flush_locked(slot& s, bool to_victim,
+                                      std::int64_t now) noexcept {
   for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
-    bucket_cache& c = s->caches[b];
+    bucket_cache& c = s.caches[b];
     std::vector<batch>& to = to_victim ? depot_[b].victim : depot_[b].primary;
     // A bucket untouched since decay last looked has been idle since then,
     // not just since now: its blocks decay from that time.
-    const bucket_watch& w = s->watch[b];
+    const bucket_watch& w = s.watch[b];
     const std::int64_t idle_since =
         w.word == c.held.word() ? std::min(w.idle_since, now) : now;
     for (int magazine = 0; magazine < 2; ++magazine) {
@@ -357,9 +368,44 @@ void sync_pool_resource::free_block(std::size_t b, void* p) noexcept {
 std::size_t sync_pool_resource::decay_idle() noexcept {
   const std::chrono::nanoseconds now = clock_->now();
   const std::int64_t due = internal::due_before(now, options_.decay).count();
-  std::size_t freed = 0;
   std::lock_guard lock(mu_);
   const std::size_t held = slabs_.bytes_held();
+  // Thread caches: a bucket whose count word has not changed since a pass
+  // has been idle since that pass. When one has been idle for the decay,
+  // every thread moves its cache into the depot on its next call, stamped
+  // with how long each bucket has been idle, so the idle ones are due at the
+  // next pass. A thread that has not caught up with the last such request
+  // asks for no more (that would make the others flush on every pass); if
+  // it has not called since the last pass either, it sleeps, and its cache
+  // is taken here.
+  const std::uint64_t epoch = epoch_.load(std::memory_order_relaxed);
+  bool flush_due = false;
+  bool someone_sleeps = false;
+  slots_.for_each([&](slot& s) {
+    const bool caught_up = s.epoch.load(std::memory_order_relaxed) == epoch;
+    bool touched = false;
+    bool holds = false;
+    for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
+      const bucket_cache& c = s.caches[b];
+      bucket_watch& w = s.watch[b];
+      const std::uint64_t word = c.held.word();
+      const bool empty = internal::cache_count::count_of(word) +
+                             c.spare_count.load(std::memory_order_relaxed) ==
+                         0;
+      holds = holds || !empty;
+      if (word != w.word) {
+        w = {.word = word, .idle_since = now.count()};
+        touched = true;
+      } else if (caught_up && w.idle_since <= due && !empty) {
+        flush_due = true;
+      }
+    }
+    s.asleep = !caught_up && !touched && holds;
+    someone_sleeps = someone_sleeps || s.asleep;
+  });
+  if (someone_sleeps) take_sleeping_caches();
+  // The depot, taken caches included: batches due go back.
+  std::size_t freed = 0;
   for (std::size_t b = 0; b < depot_.size(); ++b) {
     for (std::vector<batch>* generation :
          {&depot_[b].primary, &depot_[b].victim}) {
@@ -380,34 +426,23 @@ std::size_t sync_pool_resource::decay_idle() noexcept {
   depot_bytes_.fetch_sub(freed, std::memory_order_relaxed);
   decayed_bytes_ += freed;
   if (freed != 0) give_back_empty_spans();
-  const std::size_t given_back = held - slabs_.bytes_held();
-  // Thread caches: a bucket whose count word has not changed since a pass
-  // has been idle since that pass. When one has been idle for the decay,
-  // every thread moves its cache into the depot on its next call, stamped
-  // with how long each bucket has been idle, so the idle ones are due at the
-  // next pass. A thread that has not caught up with the last such request
-  // (it sleeps) asks for no more: that would make the others flush on every
-  // pass.
-  const std::uint64_t epoch = epoch_.load(std::memory_order_relaxed);
-  bool flush_due = false;
+  if (flush_due) raise_epoch();
+  return held - slabs_.bytes_held();
+}
+
+void sync_pool_resource::take_sleeping_caches() noexcept {
+  // A sleeping thread's next call misses (its cache is behind the epoch)
+  // and ages under mu_; the fence and its section count tell whether it is
+  // inside a call now (see owner_section.h). Without the fence, nothing is
+  // taken.
+  if (!internal::heavy_fence()) return;
+  const std::int64_t now = stamp_now();
   slots_.for_each([&](slot& s) {
-    const bool caught_up = s.epoch.load(std::memory_order_relaxed) == epoch;
-    for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
-      const bucket_cache& c = s.caches[b];
-      bucket_watch& w = s.watch[b];
-      const std::uint64_t word = c.held.word();
-      if (word != w.word) {
-        w = {.word = word, .idle_since = now.count()};
-      } else if (caught_up && w.idle_since <= due &&
-                 internal::cache_count::count_of(word) +
-                         c.spare_count.load(std::memory_order_relaxed) !=
-                     0) {
-        flush_due = true;
-      }
+    if (s.asleep && s.sections->load(std::memory_order_acquire) == 0) {
+      flush_locked(s, /*to_victim=*/true, now);
+      ++caches_taken_;
     }
   });
-  if (flush_due) raise_epoch();
-  return given_back;
 }
 
 void sync_pool_resource::give_back_empty_spans() noexcept {
@@ -417,8 +452,22 @@ void sync_pool_resource::give_back_empty_spans() noexcept {
 }
 
 void sync_pool_resource::raise_epoch() noexcept {
-  const std::uint64_t epoch =
-      epoch_.fetch_add(1, std::memory_order_relaxed) + 1;
+  // Keys carry the epoch's low bits only. An epoch whose key a thread behind
+  // still holds is skipped, so that thread's next call can only miss: decay
+  // may have taken its cache.
+  std::uint64_t epoch = epoch_.load(std::memory_order_relaxed);
+  bool clashes = true;
+  while (clashes) {
+    ++epoch;
+    clashes = false;
+    slots_.for_each([&](const slot& s) {
+      const std::uint64_t aged_to = s.epoch.load(std::memory_order_relaxed);
+      clashes =
+          clashes || (aged_to != epoch &&
+                      ((aged_to ^ epoch) & internal::kSlotGenerationMask) == 0);
+    });
+  }
+  epoch_.store(epoch, std::memory_order_relaxed);
   key_.store(internal::slot_key(id_, epoch), std::memory_order_relaxed);
 }
 
@@ -514,6 +563,7 @@ sync_pool_stats sync_pool_resource::stats() const {
       thread_bytes + depot_bytes_.load(std::memory_order_relaxed);
   result.reclaim_cycles = reclaim_cycles_;
   result.decayed_bytes = decayed_bytes_;
+  result.caches_taken = caches_taken_;
   result.upstream_bytes = slabs_.bytes_held() + large_.bytes();
   result.threads = slots_.size();
   result.allocations = hits_locked() + slow_allocations_;

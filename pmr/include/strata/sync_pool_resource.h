@@ -17,7 +17,12 @@
 // its count word) makes each thread move its cache into the depot on its
 // next call, stamped with when each bucket went idle: memory idle in a thread
 // that keeps calling the pool goes back about a decay after it went idle. A
-// thread that never calls the pool again keeps its cache until it exits.
+// thread that stops calling the pool (it sleeps) has its cache taken: once
+// decay has seen the cache behind the epoch and untouched for a whole pass,
+// it checks that the thread is not inside a call (a process-wide fence,
+// membarrier on Linux; see internal/owner_section.h) and moves the cache
+// into the depot itself. Where the platform has no such fence, a sleeping
+// thread keeps its cache until it exits.
 //
 // Like Go's sync.Pool, cached blocks also age out by cycles: each reclaim()
 // cycle gives the depot's victim generation back and turns the primary
@@ -83,6 +88,7 @@
 #include "strata/internal/config.h"
 #include "strata/internal/deadline.h"
 #include "strata/internal/hardening.h"
+#include "strata/internal/owner_section.h"
 #include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
 #include "strata/internal/scavenger.h"
@@ -134,6 +140,8 @@ struct sync_pool_stats {
   std::size_t reclaim_cycles = 0;
   /// Bytes of blocks that decayed out of the depot, ever.
   std::size_t decayed_bytes = 0;
+  /// Caches of sleeping threads that decay moved into the depot, ever.
+  std::size_t caches_taken = 0;
   /// Bytes held from the upstream now: slab spans and blocks above the
   /// largest bucket.
   std::size_t upstream_bytes = 0;
@@ -248,9 +256,16 @@ class sync_pool_resource final
     }
     std::unique_ptr<bucket_cache[]> caches;
     std::unique_ptr<bucket_watch[]> watch;
-    // The pool epoch this cache has aged to; written by its thread, read by
-    // decay.
+    // The pool epoch this cache has aged to; written under mu_ by its
+    // thread, read by decay.
     std::atomic<std::uint64_t> epoch;
+    // Its thread's owner-section count, which decay reads before it takes
+    // the cache of a thread that sleeps.
+    const std::atomic<std::uint32_t>* sections =
+        internal::owner_section::of_this_thread();
+    // Behind the epoch and untouched over a whole decay pass: decay may take
+    // the cache. Guarded by mu_.
+    bool asleep = false;
     // Allocations served by this cache's loaded magazines (summed from
     // the buckets' states).
     [[nodiscard]] std::size_t hits(std::size_t buckets) const noexcept {
@@ -295,6 +310,7 @@ class sync_pool_resource final
       std::size_t bytes, std::size_t alignment) {
     const std::size_t b = bucket_of(bytes);
     if (ABSL_PREDICT_TRUE(b != kNoBucket && fast_alignment(alignment))) {
+      const internal::owner_section section;
       // The key names this pool and its epoch: a thread whose cache has
       // not aged to the current epoch misses here and ages out of line.
       // (Written out in both fast paths: a shared helper costs a register
@@ -328,6 +344,7 @@ class sync_pool_resource final
         internal::tag_freed(kHardenedName, p, freed_tag_word(p),
                             hardening_key_);
       }
+      const internal::owner_section section;
       auto* s = static_cast<slot*>(internal::keyed_thread_slot(
           id_, key_.load(std::memory_order_relaxed)));
       if (ABSL_PREDICT_TRUE(s != nullptr)) {
@@ -378,6 +395,10 @@ class sync_pool_resource final
   void catch_up(slot* s) noexcept;
   void age(slot* s) noexcept;
   void flush(slot* s, bool to_victim) noexcept;
+  // flush() with mu_ held.
+  void flush_locked(slot& s, bool to_victim, std::int64_t now) noexcept;
+  // Moves the caches of threads that sleep into the depot. Needs mu_.
+  void take_sleeping_caches() noexcept;
   void swap_magazines(bucket_cache& c) noexcept;
   // Bytes in both magazines of every bucket of `s` (a racy snapshot).
   [[nodiscard]] std::size_t cached_in(const slot& s) const noexcept;
@@ -442,6 +463,7 @@ class sync_pool_resource final
   std::size_t upstream_misses_ = 0;
   std::size_t reclaim_cycles_ = 0;
   std::size_t decayed_bytes_ = 0;
+  std::size_t caches_taken_ = 0;
 
   [[no_unique_address]] internal::block_checker checked_{"sync_pool_resource"};
 };
