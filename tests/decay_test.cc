@@ -22,8 +22,8 @@
 
 #include "strata/adapters/test_resource.h"
 #include "strata/bounded_pool_resource.h"
+#include "strata/internal/cache_handshake.h"
 #include "strata/internal/checked_blocks.h"
-#include "strata/internal/owner_section.h"
 #include "strata/limit_exceeded.h"
 #include "strata/page_resource.h"
 #include "strata/resource_stack.h"

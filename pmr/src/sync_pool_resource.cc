@@ -127,14 +127,13 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
   }
   slot* s = thread_slot();
   void* p = nullptr;
-  // From the epoch check in catch_up to the last touch of the cache.
-  const internal::owner_section section;
   if (s == nullptr) {  // this thread is exiting: work on the depot
     std::lock_guard lock(mu_);
     p = take_from_depot(b);
     if (p == nullptr) p = new_block(b);
     ++slow_allocations_;
   } else {
+    const internal::cache_scope scope(s->handshake);
     catch_up(s);
     bucket_cache& c = s->caches[b];
     // The loaded magazine is empty: use the spare if it has blocks, else a
@@ -175,7 +174,7 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
     put_in_depot(b, p);
     return;
   }
-  const internal::owner_section section;
+  const internal::cache_scope scope(s->handshake);
   catch_up(s);
   bucket_cache& c = s->caches[b];
   if (c.held.count() >= c.limit) {
@@ -209,7 +208,10 @@ void sync_pool_resource::swap_magazines(bucket_cache& c) noexcept {
 
 void sync_pool_resource::catch_up(slot* s) noexcept {
   const std::uint64_t aged_to = s->epoch.load(std::memory_order_relaxed);
-  if (aged_to != epoch_.load(std::memory_order_relaxed)) age(s);
+  if (aged_to != epoch_.load(std::memory_order_relaxed) ||
+      s->handshake.taken()) {
+    age(s);
+  }
   // Keyed with the epoch the cache has aged to: if a reclaim raised it in
   // the meantime, the next call misses and ages again.
   internal::set_keyed_thread_slot(
@@ -221,9 +223,9 @@ void sync_pool_resource::age(slot* s) noexcept {
   const std::int64_t now = stamp_now();
   std::lock_guard lock(mu_);
   flush_locked(*s, /*to_victim=*/true, now);
-  // Under the lock: decay takes only caches behind the epoch.
   s->epoch.store(epoch_.load(std::memory_order_relaxed),
                  std::memory_order_relaxed);
+  s->handshake.give_back();
 }
 
 void sync_pool_resource::flush(slot* s, bool to_victim) noexcept {
@@ -371,37 +373,40 @@ std::size_t sync_pool_resource::decay_idle() noexcept {
   std::lock_guard lock(mu_);
   const std::size_t held = slabs_.bytes_held();
   // Thread caches: a bucket whose count word has not changed since a pass
-  // has been idle since that pass. When one has been idle for the decay,
-  // every thread moves its cache into the depot on its next call, stamped
-  // with how long each bucket has been idle, so the idle ones are due at the
-  // next pass. A thread that has not caught up with the last such request
-  // asks for no more (that would make the others flush on every pass); if
-  // it has not called since the last pass either, it sleeps, and its cache
-  // is taken here.
+  // has been idle since that pass. A cache whose every bucket has been idle
+  // for the decay belongs to a thread that sleeps: it is taken here. When
+  // one bucket of a cache in use has been idle for the decay, every thread
+  // moves its cache into the depot on its next call, stamped with how long
+  // each bucket has been idle, so the idle ones are due at the next pass. A
+  // thread that has not caught up with the last such request asks for no
+  // more: that would make the others flush on every pass.
   const std::uint64_t epoch = epoch_.load(std::memory_order_relaxed);
   bool flush_due = false;
   bool someone_sleeps = false;
   slots_.for_each([&](slot& s) {
     const bool caught_up = s.epoch.load(std::memory_order_relaxed) == epoch;
-    bool touched = false;
     bool holds = false;
+    bool all_idle = true;  // every bucket that holds blocks
+    bool some_idle = false;
     for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
       const bucket_cache& c = s.caches[b];
       bucket_watch& w = s.watch[b];
       const std::uint64_t word = c.held.word();
-      const bool empty = internal::cache_count::count_of(word) +
-                             c.spare_count.load(std::memory_order_relaxed) ==
-                         0;
-      holds = holds || !empty;
-      if (word != w.word) {
-        w = {.word = word, .idle_since = now.count()};
-        touched = true;
-      } else if (caught_up && w.idle_since <= due && !empty) {
-        flush_due = true;
+      const bool touched = word != w.word;
+      if (touched) w = {.word = word, .idle_since = now.count()};
+      if (internal::cache_count::count_of(word) +
+              c.spare_count.load(std::memory_order_relaxed) ==
+          0) {
+        continue;
       }
+      holds = true;
+      const bool idle = !touched && w.idle_since <= due;
+      all_idle = all_idle && idle;
+      some_idle = some_idle || idle;
     }
-    s.asleep = !caught_up && !touched && holds;
+    s.asleep = holds && all_idle;
     someone_sleeps = someone_sleeps || s.asleep;
+    flush_due = flush_due || (caught_up && some_idle && !s.asleep);
   });
   if (someone_sleeps) take_sleeping_caches();
   // The depot, taken caches included: batches due go back.
@@ -431,16 +436,19 @@ std::size_t sync_pool_resource::decay_idle() noexcept {
 }
 
 void sync_pool_resource::take_sleeping_caches() noexcept {
-  // A sleeping thread's next call misses (its cache is behind the epoch)
-  // and ages under mu_; the fence and its section count tell whether it is
-  // inside a call now (see owner_section.h). Without the fence, nothing is
-  // taken.
-  if (!internal::heavy_fence()) return;
+  // See internal/cache_handshake.h. Without the fence nothing is taken.
+  slots_.for_each([&](slot& s) {
+    if (s.asleep) s.handshake.mark();
+  });
+  const bool fenced = internal::heavy_fence();
   const std::int64_t now = stamp_now();
   slots_.for_each([&](slot& s) {
-    if (s.asleep && s.sections->load(std::memory_order_acquire) == 0) {
+    if (!s.asleep) return;
+    if (fenced && s.handshake.owner_away()) {
       flush_locked(s, /*to_victim=*/true, now);
       ++caches_taken_;
+    } else {
+      s.handshake.give_back();
     }
   });
 }
@@ -452,22 +460,8 @@ void sync_pool_resource::give_back_empty_spans() noexcept {
 }
 
 void sync_pool_resource::raise_epoch() noexcept {
-  // Keys carry the epoch's low bits only. An epoch whose key a thread behind
-  // still holds is skipped, so that thread's next call can only miss: decay
-  // may have taken its cache.
-  std::uint64_t epoch = epoch_.load(std::memory_order_relaxed);
-  bool clashes = true;
-  while (clashes) {
-    ++epoch;
-    clashes = false;
-    slots_.for_each([&](const slot& s) {
-      const std::uint64_t aged_to = s.epoch.load(std::memory_order_relaxed);
-      clashes =
-          clashes || (aged_to != epoch &&
-                      ((aged_to ^ epoch) & internal::kSlotGenerationMask) == 0);
-    });
-  }
-  epoch_.store(epoch, std::memory_order_relaxed);
+  const std::uint64_t epoch =
+      epoch_.fetch_add(1, std::memory_order_relaxed) + 1;
   key_.store(internal::slot_key(id_, epoch), std::memory_order_relaxed);
 }
 

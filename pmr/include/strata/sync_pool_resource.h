@@ -18,9 +18,9 @@
 // next call, stamped with when each bucket went idle: memory idle in a thread
 // that keeps calling the pool goes back about a decay after it went idle. A
 // thread that stops calling the pool (it sleeps) has its cache taken: once
-// decay has seen the cache behind the epoch and untouched for a whole pass,
-// it checks that the thread is not inside a call (a process-wide fence,
-// membarrier on Linux; see internal/owner_section.h) and moves the cache
+// every bucket of it has been idle for the decay, decay checks that the
+// thread is not inside a call (a handshake with a process-wide fence,
+// membarrier on Linux; see internal/cache_handshake.h) and moves the cache
 // into the depot itself. Where the platform has no such fence, a sleeping
 // thread keeps its cache until it exits.
 //
@@ -84,11 +84,11 @@
 
 #include "strata/decay.h"
 #include "strata/internal/cache_count.h"
+#include "strata/internal/cache_handshake.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
 #include "strata/internal/deadline.h"
 #include "strata/internal/hardening.h"
-#include "strata/internal/owner_section.h"
 #include "strata/internal/passthrough_blocks.h"
 #include "strata/internal/resource_base.h"
 #include "strata/internal/scavenger.h"
@@ -255,16 +255,14 @@ class sync_pool_resource final
       }
     }
     std::unique_ptr<bucket_cache[]> caches;
+    // Lets decay take the cache of a thread that sleeps.
+    internal::cache_handshake handshake;
     std::unique_ptr<bucket_watch[]> watch;
-    // The pool epoch this cache has aged to; written under mu_ by its
-    // thread, read by decay.
+    // The pool epoch this cache has aged to; written by its thread, read by
+    // decay.
     std::atomic<std::uint64_t> epoch;
-    // Its thread's owner-section count, which decay reads before it takes
-    // the cache of a thread that sleeps.
-    const std::atomic<std::uint32_t>* sections =
-        internal::owner_section::of_this_thread();
-    // Behind the epoch and untouched over a whole decay pass: decay may take
-    // the cache. Guarded by mu_.
+    // Every bucket idle for the decay and untouched since the last pass:
+    // decay takes the cache. Guarded by mu_.
     bool asleep = false;
     // Allocations served by this cache's loaded magazines (summed from
     // the buckets' states).
@@ -310,7 +308,6 @@ class sync_pool_resource final
       std::size_t bytes, std::size_t alignment) {
     const std::size_t b = bucket_of(bytes);
     if (ABSL_PREDICT_TRUE(b != kNoBucket && fast_alignment(alignment))) {
-      const internal::owner_section section;
       // The key names this pool and its epoch: a thread whose cache has
       // not aged to the current epoch misses here and ages out of line.
       // (Written out in both fast paths: a shared helper costs a register
@@ -318,16 +315,20 @@ class sync_pool_resource final
       auto* s = static_cast<slot*>(internal::keyed_thread_slot(
           id_, key_.load(std::memory_order_relaxed)));
       if (ABSL_PREDICT_TRUE(s != nullptr)) {
-        bucket_cache& c = s->caches[b];
-        void* p = c.head;
-        if (ABSL_PREDICT_TRUE(p != nullptr)) {
-          STRATA_UNPOISON(p, bucket_size_[b]);
-          c.head = *static_cast<void**>(p);
-          c.held.take();
-          if constexpr (internal::kHardened) clear_freed_tag(p);
-          checked_.on_allocate(p, bytes, alignment);
-          return p;
+        if (ABSL_PREDICT_TRUE(s->handshake.enter())) {
+          bucket_cache& c = s->caches[b];
+          void* p = c.head;
+          if (ABSL_PREDICT_TRUE(p != nullptr)) {
+            STRATA_UNPOISON(p, bucket_size_[b]);
+            c.head = *static_cast<void**>(p);
+            c.held.take();
+            s->handshake.leave();
+            if constexpr (internal::kHardened) clear_freed_tag(p);
+            checked_.on_allocate(p, bytes, alignment);
+            return p;
+          }
         }
+        s->handshake.leave();
       }
     }
     return nullptr;
@@ -344,21 +345,24 @@ class sync_pool_resource final
         internal::tag_freed(kHardenedName, p, freed_tag_word(p),
                             hardening_key_);
       }
-      const internal::owner_section section;
       auto* s = static_cast<slot*>(internal::keyed_thread_slot(
           id_, key_.load(std::memory_order_relaxed)));
       if (ABSL_PREDICT_TRUE(s != nullptr)) {
-        bucket_cache& c = s->caches[b];
-        const std::uint64_t held = c.held.word();
-        if (ABSL_PREDICT_TRUE(internal::cache_count::count_of(held) <
-                              c.limit)) {
-          STRATA_UNPOISON(p, sizeof(void*));  // a caller may have poisoned it
-          *static_cast<void**>(p) = c.head;
-          c.head = p;
-          c.held.after_put(held);
-          STRATA_POISON(p, bucket_size_[b]);
-          return true;
+        if (ABSL_PREDICT_TRUE(s->handshake.enter())) {
+          bucket_cache& c = s->caches[b];
+          const std::uint64_t held = c.held.word();
+          if (ABSL_PREDICT_TRUE(internal::cache_count::count_of(held) <
+                                c.limit)) {
+            STRATA_UNPOISON(p, sizeof(void*));  // a caller may have poisoned
+            *static_cast<void**>(p) = c.head;
+            c.head = p;
+            c.held.after_put(held);
+            s->handshake.leave();
+            STRATA_POISON(p, bucket_size_[b]);
+            return true;
+          }
         }
+        s->handshake.leave();
       }
     }
     return false;
@@ -390,8 +394,9 @@ class sync_pool_resource final
   [[nodiscard]] std::size_t aligned_bucket(
       std::size_t bytes, std::size_t alignment) const noexcept;
   slot* thread_slot();
-  // Ages `s` (the calling thread's) to the current epoch if it is behind,
-  // and keys the thread's entry with that epoch so the fast paths find it.
+  // Ages `s` (the calling thread's) to the current epoch if it is behind
+  // or was taken by decay (then what decay wrote is seen under mu_), and
+  // keys the thread's entry with that epoch so the fast paths find it.
   void catch_up(slot* s) noexcept;
   void age(slot* s) noexcept;
   void flush(slot* s, bool to_victim) noexcept;

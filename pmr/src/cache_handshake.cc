@@ -1,4 +1,4 @@
-#include "strata/internal/owner_section.h"
+#include "strata/internal/cache_handshake.h"
 
 #if defined(__linux__) && __has_include(<linux/membarrier.h>)
 #include <linux/membarrier.h>
@@ -12,8 +12,8 @@ namespace strata::internal {
 bool heavy_fence() noexcept {
 #ifdef STRATA_HAS_MEMBARRIER
   // The expedited command interrupts only the CPUs running this process's
-  // threads (a sleeping thread passed a barrier when it was switched out);
-  // the kernel needs the process to register for it once.
+  // threads (a thread switched out passed a barrier then); the kernel needs
+  // the process to register for it once.
   static const bool registered =
       syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
               0) == 0;
