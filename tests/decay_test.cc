@@ -232,11 +232,12 @@ TEST_F(DecayTest, SyncPoolCacheOfASleepingThreadIsTaken) {
   scavenger_run_once();  // notes each bucket of the cache
   clock_.advance(milliseconds(900));
   scavenger_run_once();
-  EXPECT_EQ(pool.stats().caches_taken, 0u) << "not idle for the decay yet";
+  EXPECT_EQ(pool.stats().idle_buckets_taken, 0u)
+      << "not idle for the decay yet";
   // A decay, a pass that finds the thread asleep and takes its cache (due
   // at once: stamped with when it went idle).
   walk_for(clock_, milliseconds(500));
-  EXPECT_EQ(pool.stats().caches_taken, 1u);
+  EXPECT_EQ(pool.stats().idle_buckets_taken, 2u);  // 64 B and 3000 B
   EXPECT_EQ(pool.cached_bytes(), 0u);
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
   {

@@ -26,9 +26,11 @@ class steady_decay_clock final : public decay_clock {
 
 constexpr nanoseconds kMinTick = std::chrono::milliseconds(10);
 constexpr nanoseconds kMaxTick = std::chrono::seconds(1);
-// The thread sleeps at least this many times as long as its last walk took:
-// at most 1% of one core.
-constexpr int kIdleShare = 99;
+// Walks may take 1 part in kShare of one core over time, in bursts of up to
+// kBurst: the walk that gives back a phase's worth of memory runs when due,
+// and the sleeps after it pay for it.
+constexpr int kShare = 100;
+constexpr nanoseconds kBurst = std::chrono::milliseconds(100);
 
 class scavenger {
  public:
@@ -85,12 +87,14 @@ class scavenger {
       }
       released += target->decay_idle();
     }
-    const nanoseconds took = steady_clock::now() - start;
+    const auto end = steady_clock::now();
+    const nanoseconds took = end - start;
     std::lock_guard lock(mu_);
     ++stats_.passes;
     stats_.bytes_released += released;
     stats_.busy += took;
-    last_walk_ = took;
+    credit_ = std::min(kBurst, credit_ + (end - credited_at_) / kShare) - took;
+    credited_at_ = end;
     return released;
   }
 
@@ -110,7 +114,10 @@ class scavenger {
   [[noreturn]] void loop() {
     std::unique_lock lock(mu_);
     for (;;) {
-      const nanoseconds wait = std::max(tick_, last_walk_ * kIdleShare);
+      // In debt: sleep until the share has paid it back.
+      const nanoseconds wait = credit_ >= nanoseconds::zero()
+                                   ? tick_
+                                   : std::max(tick_, -credit_ * kShare);
       wake_.wait_for(lock, wait, [this] {
         return kicked_.load(std::memory_order_relaxed);
       });
@@ -127,7 +134,8 @@ class scavenger {
   std::condition_variable wake_;
   std::vector<entry> targets_;
   nanoseconds tick_ = kMaxTick;
-  nanoseconds last_walk_{0};
+  nanoseconds credit_ = kBurst;  // walking time the share allows now
+  steady_clock::time_point credited_at_ = steady_clock::now();
   scavenger_stats stats_;
   bool started_ = false;
   std::atomic<bool> kicked_{false};  // set under mu_; read without it first

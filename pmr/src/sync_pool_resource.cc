@@ -208,9 +208,12 @@ void sync_pool_resource::swap_magazines(bucket_cache& c) noexcept {
 
 void sync_pool_resource::catch_up(slot* s) noexcept {
   const std::uint64_t aged_to = s->epoch.load(std::memory_order_relaxed);
-  if (aged_to != epoch_.load(std::memory_order_relaxed) ||
-      s->handshake.taken()) {
+  if (aged_to != epoch_.load(std::memory_order_relaxed)) {
     age(s);
+  } else if (s->handshake.taken()) {
+    // Decay took idle buckets: what it wrote is seen under the lock.
+    std::lock_guard lock(mu_);
+    s->handshake.give_back();
   }
   // Keyed with the epoch the cache has aged to: if a reclaim raised it in
   // the meantime, the next call misses and ages again.
@@ -237,22 +240,27 @@ void sync_pool_resource::flush(slot* s, bool to_victim) noexcept {
 void sync_pool_resource::flush_locked(slot& s, bool to_victim,
                                       std::int64_t now) noexcept {
   for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
-    bucket_cache& c = s.caches[b];
-    std::vector<batch>& to = to_victim ? depot_[b].victim : depot_[b].primary;
-    // A bucket untouched since decay last looked has been idle since then,
-    // not just since now: its blocks decay from that time.
-    const bucket_watch& w = s.watch[b];
-    const std::int64_t idle_since =
-        w.word == c.held.word() ? std::min(w.idle_since, now) : now;
-    for (int magazine = 0; magazine < 2; ++magazine) {
-      const auto count = static_cast<std::uint32_t>(c.held.count());
-      if (count != 0) {
-        stash(b, to, {c.head, count}, idle_since);
-        c.head = nullptr;
-        c.held.set_count(0);
-      }
-      swap_magazines(c);
+    flush_bucket(s, b, to_victim ? depot_[b].victim : depot_[b].primary, now);
+  }
+}
+
+void sync_pool_resource::flush_bucket(slot& s, std::size_t b,
+                                      std::vector<batch>& to,
+                                      std::int64_t now) noexcept {
+  bucket_cache& c = s.caches[b];
+  // A bucket untouched since decay last looked has been idle since then,
+  // not just since now: its blocks decay from that time.
+  const bucket_watch& w = s.watch[b];
+  const std::int64_t idle_since =
+      w.word == c.held.word() ? std::min(w.idle_since, now) : now;
+  for (int magazine = 0; magazine < 2; ++magazine) {
+    const auto count = static_cast<std::uint32_t>(c.held.count());
+    if (count != 0) {
+      stash(b, to, {c.head, count}, idle_since);
+      c.head = nullptr;
+      c.held.set_count(0);
     }
+    swap_magazines(c);
   }
 }
 
@@ -372,43 +380,40 @@ std::size_t sync_pool_resource::decay_idle() noexcept {
   const std::int64_t due = internal::due_before(now, options_.decay).count();
   std::lock_guard lock(mu_);
   const std::size_t held = slabs_.bytes_held();
-  // Thread caches: a bucket whose count word has not changed since a pass
-  // has been idle since that pass. A cache whose every bucket has been idle
-  // for the decay belongs to a thread that sleeps: it is taken here. When
-  // one bucket of a cache in use has been idle for the decay, every thread
-  // moves its cache into the depot on its next call, stamped with how long
-  // each bucket has been idle, so the idle ones are due at the next pass. A
-  // thread that has not caught up with the last such request asks for no
-  // more: that would make the others flush on every pass.
+  // Thread caches, watched without touching them: a bucket whose count word
+  // has not changed since a pass has been idle since that pass. Buckets idle
+  // for the decay are taken into the depot, stamped with when they went
+  // idle (so they go back below), whether their thread sleeps or keeps
+  // calling for other sizes.
   const std::uint64_t epoch = epoch_.load(std::memory_order_relaxed);
-  bool flush_due = false;
-  bool someone_sleeps = false;
+  bool any_due = false;
+  bool due_in_caught_up = false;
   slots_.for_each([&](slot& s) {
-    const bool caught_up = s.epoch.load(std::memory_order_relaxed) == epoch;
-    bool holds = false;
-    bool all_idle = true;  // every bucket that holds blocks
-    bool some_idle = false;
+    s.due = false;
     for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
       const bucket_cache& c = s.caches[b];
       bucket_watch& w = s.watch[b];
       const std::uint64_t word = c.held.word();
       const bool touched = word != w.word;
       if (touched) w = {.word = word, .idle_since = now.count()};
-      if (internal::cache_count::count_of(word) +
-              c.spare_count.load(std::memory_order_relaxed) ==
-          0) {
-        continue;
-      }
-      holds = true;
-      const bool idle = !touched && w.idle_since <= due;
-      all_idle = all_idle && idle;
-      some_idle = some_idle || idle;
+      w.due = !touched && w.idle_since <= due &&
+              internal::cache_count::count_of(word) +
+                      c.spare_count.load(std::memory_order_relaxed) !=
+                  0;
+      s.due = s.due || w.due;
     }
-    s.asleep = holds && all_idle;
-    someone_sleeps = someone_sleeps || s.asleep;
-    flush_due = flush_due || (caught_up && some_idle && !s.asleep);
+    any_due = any_due || s.due;
+    due_in_caught_up =
+        due_in_caught_up ||
+        (s.due && s.epoch.load(std::memory_order_relaxed) == epoch);
   });
-  if (someone_sleeps) take_sleeping_caches();
+  if (any_due && !take_idle_buckets() && due_in_caught_up) {
+    // No fence to take them with: every thread moves its cache into the
+    // depot on its next call instead. A thread that has not caught up with
+    // the last such request asks for no more (that would make the others
+    // flush on every pass), and one that sleeps keeps its cache.
+    raise_epoch();
+  }
   // The depot, taken caches included: batches due go back.
   std::size_t freed = 0;
   for (std::size_t b = 0; b < depot_.size(); ++b) {
@@ -431,26 +436,30 @@ std::size_t sync_pool_resource::decay_idle() noexcept {
   depot_bytes_.fetch_sub(freed, std::memory_order_relaxed);
   decayed_bytes_ += freed;
   if (freed != 0) give_back_empty_spans();
-  if (flush_due) raise_epoch();
   return held - slabs_.bytes_held();
 }
 
-void sync_pool_resource::take_sleeping_caches() noexcept {
-  // See internal/cache_handshake.h. Without the fence nothing is taken.
+bool sync_pool_resource::take_idle_buckets() noexcept {
+  // See internal/cache_handshake.h.
   slots_.for_each([&](slot& s) {
-    if (s.asleep) s.handshake.mark();
+    if (s.due) s.handshake.mark();
   });
   const bool fenced = internal::heavy_fence();
   const std::int64_t now = stamp_now();
   slots_.for_each([&](slot& s) {
-    if (!s.asleep) return;
-    if (fenced && s.handshake.owner_away()) {
-      flush_locked(s, /*to_victim=*/true, now);
-      ++caches_taken_;
-    } else {
-      s.handshake.give_back();
+    if (!s.due) return;
+    if (!fenced || !s.handshake.owner_away()) {
+      s.handshake.give_back();  // its owner is inside a call: next pass
+      return;
+    }
+    for (std::size_t b = 0; b < bucket_size_.size(); ++b) {
+      if (s.watch[b].due) {
+        flush_bucket(s, b, depot_[b].primary, now);
+        ++idle_buckets_taken_;
+      }
     }
   });
+  return fenced;
 }
 
 void sync_pool_resource::give_back_empty_spans() noexcept {
@@ -557,7 +566,7 @@ sync_pool_stats sync_pool_resource::stats() const {
       thread_bytes + depot_bytes_.load(std::memory_order_relaxed);
   result.reclaim_cycles = reclaim_cycles_;
   result.decayed_bytes = decayed_bytes_;
-  result.caches_taken = caches_taken_;
+  result.idle_buckets_taken = idle_buckets_taken_;
   result.upstream_bytes = slabs_.bytes_held() + large_.bytes();
   result.threads = slots_.size();
   result.allocations = hits_locked() + slow_allocations_;

@@ -9,8 +9,8 @@
 //   - Thread-safe resources (sync_pool_resource, bounded_pool_resource)
 //     register with the process-wide scavenger, one background thread that
 //     walks them every decay / 8 (within a floor, so short decays do not
-//     make it spin, and a ceiling) and sleeps at least 99 times as long as
-//     each walk took, so it never takes more than a hundredth of a core.
+//     make it spin, and a ceiling); over time its walks take at most a
+//     hundredth of a core (a long walk is paid for by the sleeps after it).
 //   - A resource used by one thread at a time (size_class_resource) may not
 //     be touched by another thread: it ages on its own slow paths (when a span
 //     empties or a new one is taken), and a pool that owns one ages it under

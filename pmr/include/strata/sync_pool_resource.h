@@ -12,17 +12,15 @@
 //
 // Cached blocks decay: a batch that has sat in the depot for options.decay
 // (10 s by default) goes back, with no call from anyone (the process-wide
-// scavenger of strata/decay.h walks the pool every decay / 8). A bucket of a
-// thread's cache that no call has touched for the decay (the scavenger reads
-// its count word) makes each thread move its cache into the depot on its
-// next call, stamped with when each bucket went idle: memory idle in a thread
-// that keeps calling the pool goes back about a decay after it went idle. A
-// thread that stops calling the pool (it sleeps) has its cache taken: once
-// every bucket of it has been idle for the decay, decay checks that the
-// thread is not inside a call (a handshake with a process-wide fence,
-// membarrier on Linux; see internal/cache_handshake.h) and moves the cache
-// into the depot itself. Where the platform has no such fence, a sleeping
-// thread keeps its cache until it exits.
+// scavenger of strata/decay.h walks the pool every decay / 8). So does a
+// bucket of a thread's cache that no call has touched for the decay (the
+// scavenger reads its count word), whether its thread sleeps or keeps
+// calling for other sizes: the scavenger checks that the thread is not
+// inside a call (a handshake with a process-wide fence, membarrier on Linux;
+// see internal/cache_handshake.h) and moves the bucket into the depot, due
+// at once. Where the platform has no such fence, an idle bucket instead
+// makes each thread move its cache into the depot on its next call, and a
+// thread that sleeps keeps its cache until it exits.
 //
 // Like Go's sync.Pool, cached blocks also age out by cycles: each reclaim()
 // cycle gives the depot's victim generation back and turns the primary
@@ -140,8 +138,9 @@ struct sync_pool_stats {
   std::size_t reclaim_cycles = 0;
   /// Bytes of blocks that decayed out of the depot, ever.
   std::size_t decayed_bytes = 0;
-  /// Caches of sleeping threads that decay moved into the depot, ever.
-  std::size_t caches_taken = 0;
+  /// Buckets of thread caches that decay took into the depot, ever: idle
+  /// for the decay while their thread slept or called for other sizes.
+  std::size_t idle_buckets_taken = 0;
   /// Bytes held from the upstream now: slab spans and blocks above the
   /// largest bucket.
   std::size_t upstream_bytes = 0;
@@ -241,6 +240,7 @@ class sync_pool_resource final
   struct bucket_watch {
     std::uint64_t word = 0;
     std::int64_t idle_since = 0;
+    bool due = false;  // holds blocks, idle for the decay: decay takes it
   };
 
   struct slot {
@@ -261,9 +261,8 @@ class sync_pool_resource final
     // The pool epoch this cache has aged to; written by its thread, read by
     // decay.
     std::atomic<std::uint64_t> epoch;
-    // Every bucket idle for the decay and untouched since the last pass:
-    // decay takes the cache. Guarded by mu_.
-    bool asleep = false;
+    // Some bucket is due (see bucket_watch). Guarded by mu_.
+    bool due = false;
     // Allocations served by this cache's loaded magazines (summed from
     // the buckets' states).
     [[nodiscard]] std::size_t hits(std::size_t buckets) const noexcept {
@@ -402,8 +401,13 @@ class sync_pool_resource final
   void flush(slot* s, bool to_victim) noexcept;
   // flush() with mu_ held.
   void flush_locked(slot& s, bool to_victim, std::int64_t now) noexcept;
-  // Moves the caches of threads that sleep into the depot. Needs mu_.
-  void take_sleeping_caches() noexcept;
+  // Moves one bucket of `s` (both magazines) into `to`. Needs mu_.
+  void flush_bucket(slot& s, std::size_t b, std::vector<batch>& to,
+                    std::int64_t now) noexcept;
+  // Moves the due buckets of every thread's cache into the depot, where the
+  // thread is not inside a call; false if the platform has no heavy fence
+  // (then nothing is taken). Needs mu_.
+  bool take_idle_buckets() noexcept;
   void swap_magazines(bucket_cache& c) noexcept;
   // Bytes in both magazines of every bucket of `s` (a racy snapshot).
   [[nodiscard]] std::size_t cached_in(const slot& s) const noexcept;
@@ -468,7 +472,7 @@ class sync_pool_resource final
   std::size_t upstream_misses_ = 0;
   std::size_t reclaim_cycles_ = 0;
   std::size_t decayed_bytes_ = 0;
-  std::size_t caches_taken_ = 0;
+  std::size_t idle_buckets_taken_ = 0;
 
   [[no_unique_address]] internal::block_checker checked_{"sync_pool_resource"};
 };
