@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -17,6 +18,12 @@ namespace {
 constexpr std::string_view kName = "sync_pool_resource";
 constexpr std::size_t kMaxBucketAlign = 4096;
 constexpr std::uint32_t kMaxCachedBlocks = 1024;
+// A magazine starts at this many bytes (2 blocks at least) and doubles, up
+// to options.thread_cache_bytes / 2, for a bucket that goes to the depot
+// again within kBusyTrip; it halves for one that stayed away kQuietTrip.
+constexpr std::size_t kFirstMagazineBytes = 4 << 10;
+constexpr std::chrono::nanoseconds kBusyTrip = std::chrono::milliseconds(1);
+constexpr std::chrono::nanoseconds kQuietTrip = std::chrono::milliseconds(10);
 static_assert(kMaxCachedBlocks <= internal::cache_count::kMaxCount);
 
 // The pool's slabs: every class the buckets need, and empty spans back to
@@ -75,6 +82,9 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
         std::min(std::size_t{1} << std::countr_zero(size), kMaxBucketAlign));
     bucket_limit_.push_back(static_cast<std::uint32_t>(std::clamp<std::size_t>(
         options_.thread_cache_bytes / 2 / size, 2, kMaxCachedBlocks)));
+    bucket_first_limit_.push_back(std::clamp<std::uint32_t>(
+        static_cast<std::uint32_t>(kFirstMagazineBytes / size), 2,
+        bucket_limit_.back()));
   }
   constexpr auto kNone = static_cast<std::uint8_t>(kNoBucket);
   internal::fill_size_index(bucket_size_, 16, small_index_, kNone);
@@ -109,8 +119,9 @@ sync_pool_resource::slot* sync_pool_resource::thread_slot() {
   void* s = internal::any_cached_thread_slot(id_);
   if (s != nullptr) return static_cast<slot*>(s);
   return slots_.find([this] {
-    return std::make_unique<slot>(
-        bucket_limit_, epoch_.load(std::memory_order_relaxed), stamp_now());
+    return std::make_unique<slot>(bucket_first_limit_,
+                                  epoch_.load(std::memory_order_relaxed),
+                                  stamp_now());
   });
 }
 
@@ -181,6 +192,7 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
     // The loaded magazine is full: it becomes the spare, and a full spare
     // goes to the depot whole (one splice under the lock, no walk).
     if (c.spare_head != nullptr) {
+      note_depot_trip(c, b);
       std::lock_guard lock(mu_);
       stash(b, depot_[b].primary,
             {c.spare_head, c.spare_count.load(std::memory_order_relaxed)},
@@ -270,11 +282,24 @@ void sync_pool_resource::thread_exited(slot& s) noexcept {
   exited_hits_ += s.hits(bucket_size_.size());
 }
 
+void sync_pool_resource::note_depot_trip(bucket_cache& c,
+                                         std::size_t b) noexcept {
+  const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  const auto since = now - std::chrono::nanoseconds(c.last_trip);
+  c.last_trip = now.count();
+  if (since < kBusyTrip) {
+    c.limit = std::min(c.limit * 2, bucket_limit_[b]);
+  } else if (since > kQuietTrip) {
+    c.limit = std::max(c.limit / 2, bucket_first_limit_[b]);
+  }
+}
+
 void* sync_pool_resource::refill(slot* s, std::size_t b) {
+  bucket_cache& c = s->caches[b];
+  note_depot_trip(c, b);
   std::lock_guard lock(mu_);
   depot_bucket& d = depot_[b];
   std::vector<batch>& from = !d.primary.empty() ? d.primary : d.victim;
-  bucket_cache& c = s->caches[b];
   if (!from.empty()) {
     const batch got = from.back();
     from.pop_back();
@@ -292,7 +317,7 @@ void* sync_pool_resource::refill(slot* s, std::size_t b) {
   // after it just makes the magazine shorter.
   void* first = new_block(b);
   ++slow_allocations_;
-  const std::uint32_t want = bucket_limit_[b];
+  const std::uint32_t want = c.limit;
   std::uint32_t got = 0;
   void* head = nullptr;
   for (; got + 1 < want; ++got) {

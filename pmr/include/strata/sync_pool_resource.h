@@ -104,10 +104,12 @@ struct sync_pool_options {
   /// Bytes one thread may cache per bucket, in two magazines of half that
   /// each: a full magazine is swapped for the spare or handed to the depot
   /// whole, so a thread never walks its cache. At least 2 and at most 1024
-  /// blocks a magazine whatever the size. This bounds what an idle thread
-  /// keeps (per bucket it has used); lower it for processes with many
-  /// mostly idle threads. The default keeps two threads on a 10,000-block
-  /// mixed working set off the depot's lock nearly always.
+  /// blocks a magazine whatever the size. Magazines start at 4 KiB and grow
+  /// to this bound only for buckets that keep going to the depot (within
+  /// 10 ms of the last time); they shrink back when a bucket stays away a
+  /// second. The default keeps two threads on a 10,000-block mixed working
+  /// set off the depot's lock nearly always, and a quiet bucket keeps
+  /// little.
   std::size_t thread_cache_bytes = 256 << 10;
   /// How long a batch of blocks may sit in the depot, or a bucket of a
   /// thread's cache go untouched, before its blocks go back to the pool's
@@ -230,7 +232,8 @@ class sync_pool_resource final
     internal::cache_count held;
     void* spare_head = nullptr;
     std::atomic<std::uint32_t> spare_count{0};
-    std::uint32_t limit = 0;  // blocks a magazine holds, beside the count
+    std::uint32_t limit = 0;     // blocks a magazine holds, beside the count
+    std::int64_t last_trip = 0;  // when it last went to the depot (steady)
   };
 
   // One thread's cache for this pool.
@@ -409,6 +412,9 @@ class sync_pool_resource final
   // (then nothing is taken). Needs mu_.
   bool take_idle_buckets() noexcept;
   void swap_magazines(bucket_cache& c) noexcept;
+  // Grows or shrinks the magazines of a bucket of the calling thread's
+  // cache by how soon it came back to the depot.
+  void note_depot_trip(bucket_cache& c, std::size_t b) noexcept;
   // Bytes in both magazines of every bucket of `s` (a racy snapshot).
   [[nodiscard]] std::size_t cached_in(const slot& s) const noexcept;
   // Allocations served and blocks held by users (for stats() and for a
@@ -440,7 +446,8 @@ class sync_pool_resource final
   std::pmr::memory_resource* upstream_;
   std::vector<std::size_t> bucket_size_;
   std::vector<std::size_t> bucket_align_;
-  std::vector<std::uint32_t> bucket_limit_;  // blocks per magazine
+  std::vector<std::uint32_t> bucket_limit_;        // most blocks a magazine
+  std::vector<std::uint32_t> bucket_first_limit_;  // and where it starts
   std::uint8_t small_index_[kSmallLimit / 16 + 1] = {};
   std::vector<std::uint8_t> large_index_;
   std::uint64_t id_;
