@@ -40,6 +40,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <memory_resource>
@@ -143,6 +144,8 @@ struct settings {
   double ns_per_tick = 1.0;    // the parent's calibration, for a child
   std::string latency_path = "latency.json";
   std::size_t latency_samples = 1000000;
+  // Idle mode: seconds to sleep with idle resources registered.
+  double idle_seconds = 0;
 };
 
 [[noreturn]] void usage(const char* message) {
@@ -156,7 +159,8 @@ struct settings {
                "       strata_phase_shift --resource NAME --threads N ..."
                " (one child run: CSV rows on stdout)\n"
                "       strata_phase_shift --latency [--latency-json out.json]"
-               " [--samples N] [--only a,b]\n",
+               " [--samples N] [--only a,b]\n"
+               "       strata_phase_shift --idle-seconds S\n",
                message);
   std::exit(2);
 }
@@ -212,6 +216,8 @@ settings parse(int argc, char** argv) {
       s.latency_path = value();
     } else if (arg == "--samples") {
       s.latency_samples = std::stoul(value());
+    } else if (arg == "--idle-seconds") {
+      s.idle_seconds = std::stod(value());
     } else {
       usage(("unknown argument " + std::string(arg)).c_str());
     }
@@ -861,12 +867,63 @@ int run_latency(const settings& s) {
   return 0;
 }
 
+// Idle mode (--idle-seconds S): what decay costs a process that does
+// nothing. Every thread-safe strata resource of the benchmark is built, used
+// by two threads that then sleep, and left idle with the default decay; the
+// process's CPU time over S seconds of sleep is the scavenger's.
+int run_idle(const settings& s) {
+  std::vector<std::unique_ptr<bench_instance>> instances;
+  for (const resource_entry& entry : resources()) {
+    if (entry.thread_safe && !entry.peer.empty()) {
+      instances.push_back(make_instance(entry.name));
+    }
+  }
+  instances.push_back(make_instance(kStack));
+  std::atomic<bool> done{false};
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      for (auto& instance : instances) {
+        std::vector<void*> blocks;
+        for (std::size_t i = 0; i < 2000; ++i) {
+          blocks.push_back(instance->resource->allocate(16 + 16 * (i % 64)));
+        }
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+          instance->resource->deallocate(blocks[i], 16 + 16 * (i % 64));
+        }
+      }
+      ready.fetch_add(1);
+      while (!done.load())
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    });
+  }
+  while (ready.load() < 2) std::this_thread::yield();
+  const auto cpu = [] {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) +
+           static_cast<double>(t.tv_nsec) * 1e-9;
+  };
+  const double before = cpu();
+  std::this_thread::sleep_for(std::chrono::duration<double>(s.idle_seconds));
+  const double used = cpu() - before;
+  done.store(true);
+  for (std::thread& t : threads) t.join();
+  std::printf(
+      "idle: %zu resources, %.1f s asleep, %.4f s of CPU (%.3f%% of one core;"
+      " the sleeping threads' own wakeups included)\n",
+      instances.size(), s.idle_seconds, used, 100 * used / s.idle_seconds);
+  return 0;
+}
+
 }  // namespace
 }  // namespace strata::bench
 
 int main(int argc, char** argv) {
   using namespace strata::bench;
   const settings s = parse(argc, argv);
+  if (s.idle_seconds > 0) return run_idle(s);
   if (s.latency) return run_latency(s);
   if (!s.resource.empty()) return run_child(s);
   return run_parent(s);
