@@ -249,13 +249,13 @@ TEST_F(DecayTest, SyncPoolCacheOfASleepingThreadIsTaken) {
   EXPECT_EQ(pool.stats().blocks_in_use, 0u);
 }
 
-// Threads that pause and resume at random while decay takes their caches at
-// every chance (decay 0): a block handed out twice, or a cache written by
-// two threads at once, shows as a broken fill or a sanitizer report.
-TEST_F(DecayTest, SyncPoolCachesTakenFromThreadsThatResumeStayIntact) {
-  if (!internal::heavy_fence()) GTEST_SKIP() << "no membarrier here";
-  sync_pool_resource pool({.decay = decay_time::zero(), .clock = &clock_},
-                          &upstream_);
+// Two threads that pause and resume at random while decay (0) takes their
+// caches at every chance, and the scavenger walks 3000 times: a block
+// handed out twice, or a cache written by two threads at once, shows as a
+// broken fill (returned) or a sanitizer report. Sizes are 16 << (0..max_shift).
+std::size_t pause_and_resume(manual_clock& clock,
+                             std::pmr::memory_resource& pool,
+                             unsigned max_shift) {
   std::atomic<bool> done{false};
   std::atomic<std::size_t> walks{0};
   std::atomic<std::size_t> broken{0};
@@ -263,7 +263,7 @@ TEST_F(DecayTest, SyncPoolCachesTakenFromThreadsThatResumeStayIntact) {
     std::mt19937 rng(seed);
     std::vector<std::pair<unsigned char*, std::size_t>> held;
     while (!done.load(std::memory_order_relaxed)) {
-      const std::size_t bytes = 16u << (rng() % 6);
+      const std::size_t bytes = 16u << (rng() % (max_shift + 1));
       if (held.size() < 64 && rng() % 2 == 0) {
         auto* p = static_cast<unsigned char*>(pool.allocate(bytes));
         std::memset(p, static_cast<int>(bytes & 0xff), bytes);
@@ -288,15 +288,33 @@ TEST_F(DecayTest, SyncPoolCachesTakenFromThreadsThatResumeStayIntact) {
   std::thread a(work, 1);
   std::thread b(work, 2);
   for (int walk = 0; walk < 3000; ++walk) {
-    clock_.advance(milliseconds(1));
+    clock.advance(milliseconds(1));
     scavenger_run_once();
     ++walks;
   }
   done = true;
   a.join();
   b.join();
-  EXPECT_EQ(broken.load(), 0u);
+  return broken.load();
+}
+
+TEST_F(DecayTest, SyncPoolCachesTakenFromThreadsThatResumeStayIntact) {
+  if (!internal::heavy_fence()) GTEST_SKIP() << "no membarrier here";
+  sync_pool_resource pool({.decay = decay_time::zero(), .clock = &clock_},
+                          &upstream_);
+  EXPECT_EQ(pause_and_resume(clock_, pool, 5), 0u);
   EXPECT_EQ(pool.stats().blocks_in_use, 0u);
+}
+
+TEST_F(DecayTest, BoundedPoolStacksMovedFromThreadsThatResumeStayIntact) {
+  if (!internal::heavy_fence()) GTEST_SKIP() << "no membarrier here";
+  bounded_pool_resource pool({.block_size = 64,
+                              .max_pooled = 256,
+                              .decay = decay_time::zero(),
+                              .clock = &clock_},
+                             &upstream_);
+  EXPECT_EQ(pause_and_resume(clock_, pool, 2), 0u);
+  EXPECT_EQ(pool.stats().outstanding, 0u);
 }
 
 TEST_F(DecayTest, SyncPoolBucketsInUseStayInTheThreadCache) {
@@ -358,6 +376,49 @@ TEST_F(DecayTest, BoundedPoolRingBlocksDecay) {
   walk_for(clock_, milliseconds(250));
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
   EXPECT_EQ(pool.cached_bytes(), 0u);
+}
+
+TEST_F(DecayTest, BoundedPoolStackOfASleepingThreadIsMoved) {
+  if (!internal::heavy_fence()) GTEST_SKIP() << "no membarrier here";
+  bounded_pool_resource pool({.block_size = 64,
+                              .max_pooled = 64,
+                              .shards = 1,
+                              .decay = seconds(1),
+                              .clock = &clock_},
+                             &upstream_);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool filled = false;
+  bool wake = false;
+  std::thread sleeper([&] {
+    churn(pool, 64, 10);  // onto its stack
+    {
+      const std::lock_guard lock(mu);
+      filled = true;
+    }
+    cv.notify_all();
+    wait_until(mu, cv, [&] { return wake; });
+    churn(pool, 64, 10);  // its stack was moved: it starts again
+  });
+  ASSERT_TRUE(wait_until(mu, cv, [&] { return filled; }));
+  ASSERT_GT(pool.cached_bytes(), 0u);
+  const std::size_t held = upstream_.bytes_in_use();
+  scavenger_run_once();  // notes the stack
+  walk_for(clock_, milliseconds(875));
+  EXPECT_EQ(pool.stats().stacks_moved, 0u) << "not idle for the decay yet";
+  walk_for(clock_, milliseconds(125));
+  EXPECT_EQ(pool.stats().stacks_moved, 1u);
+  EXPECT_EQ(upstream_.bytes_in_use(), held) << "now in the ring";
+  walk_for(clock_, milliseconds(1250));  // where they decay with the rest
+  EXPECT_EQ(upstream_.bytes_in_use(), 0u);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+  {
+    const std::lock_guard lock(mu);
+    wake = true;
+  }
+  cv.notify_all();
+  sleeper.join();
+  EXPECT_EQ(pool.stats().outstanding, 0u);
 }
 
 TEST_F(DecayTest, BoundedPoolKeepsBlocksTakenSinceAndPrewarmedOnes) {

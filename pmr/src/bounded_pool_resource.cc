@@ -169,7 +169,13 @@ void* bounded_pool_resource::allocate_slow(std::size_t bytes,
     } catch (...) {
       // No memory for a stack: serve this one from the rings.
     }
-    p = c != nullptr ? refill(c) : take_block();
+    if (c != nullptr) {
+      const internal::cache_scope scope(c->handshake);
+      take_back(c);
+      p = refill(c);
+    } else {
+      p = take_block();
+    }
   }
   if constexpr (internal::kHardened) clear_freed_tag(p);
   checked_.on_allocate(p, bytes, alignment);
@@ -202,9 +208,18 @@ void bounded_pool_resource::deallocate_slow(void* p, std::size_t bytes,
     // No memory for a stack: the block goes to the rings instead.
   }
   if (c != nullptr) {
+    const internal::cache_scope scope(c->handshake);
+    take_back(c);
     spill(c, p);
   } else {
     put_block(p);
+  }
+}
+
+void bounded_pool_resource::take_back(thread_stack* c) noexcept {
+  if (c->handshake.taken()) {
+    std::lock_guard lock(take_mu_);
+    c->handshake.give_back();
   }
 }
 
@@ -271,6 +286,7 @@ void bounded_pool_resource::spill(thread_stack* c, void* p) noexcept {
 }
 
 void bounded_pool_resource::thread_exited(thread_stack& stack) noexcept {
+  std::lock_guard taking(take_mu_);  // decay may be moving it
   thread_stack* c = &stack;
   // Its blocks go to the rings in the places the stack held; the places
   // left over are free again.
@@ -400,8 +416,11 @@ reclaim_result bounded_pool_resource::reclaim(
     result.bytes_freed += block_size_;
     if (until.passed()) break;
   }
-  // The calling thread owns its stack: it may empty it now.
+  // The calling thread owns its stack: it may empty it now (with decay kept
+  // out).
   auto* own = static_cast<thread_stack*>(internal::peek_thread_slot(id_));
+  std::unique_lock taking(take_mu_, std::defer_lock);
+  if (own != nullptr) taking.lock();
   if (own != nullptr) {
     std::size_t count = own->held.count();
     while (count != 0 && result.bytes_freed < request.bytes &&
@@ -423,6 +442,9 @@ std::size_t bounded_pool_resource::decay_idle() noexcept {
   const std::int64_t due = internal::due_before(now, options_.decay).count();
   const std::int64_t tick = internal::decay_tick(options_.decay).count();
   const std::size_t keep = (options_.prewarm + shard_mask_) / shards_.size();
+  // First the stacks of threads that sleep: into the rings, where they
+  // decay with the rest.
+  if (stack_size_ != 0) move_idle_stacks(now.count(), due);
   std::size_t freed = 0;
   for (std::size_t i = 0; i < shards_.size(); ++i) {
     internal::mpmc_ring& ring = *shards_[i];
@@ -459,6 +481,43 @@ std::size_t bounded_pool_resource::decay_idle() noexcept {
   return freed;
 }
 
+void bounded_pool_resource::move_idle_stacks(std::int64_t now,
+                                             std::int64_t due) noexcept {
+  std::lock_guard taking(take_mu_);
+  bool any = false;
+  stacks_.for_each([&](thread_stack& c) {
+    const std::uint64_t word = c.held.word();
+    const bool touched = word != c.seen;
+    if (touched) {
+      c.seen = word;
+      c.idle_since = now;
+    }
+    c.due = !touched && c.idle_since <= due &&
+            internal::cache_count::count_of(word) != 0;
+    if (c.due) c.handshake.mark();
+    any = any || c.due;
+  });
+  if (!any) return;
+  const bool fenced = internal::heavy_fence();
+  // Nothing here may take mu_: stats() holds it while it walks the list.
+  stacks_.for_each([&](thread_stack& c) {
+    if (!c.due) return;
+    if (!fenced || !c.handshake.owner_away()) {
+      c.handshake.give_back();  // its owner is inside a call: next pass
+      return;
+    }
+    // Into the rings in the places the stack held (every one has a place:
+    // they add up); a block that finds none stays.
+    const std::size_t count = c.held.count();
+    const std::size_t moved = push_to_rings(c.blocks, count, 0);
+    std::copy(c.blocks + moved, c.blocks + count, c.blocks);
+    c.held.set_count(count - moved);
+    give_places(c.places - (count - moved) - moved);
+    c.places = count - moved;
+    stacks_moved_.fetch_add(1, std::memory_order_relaxed);
+  });
+}
+
 bounded_pool_stats bounded_pool_resource::stats() const {
   // Ring pops that filled a stack are not allocations; the stacks count
   // the allocations they serve. Read before the pops, which never trail it.
@@ -487,7 +546,8 @@ bounded_pool_stats bounded_pool_resource::stats() const {
               capped_ ? peak_outstanding_.load(std::memory_order_relaxed)
                       : peak_blocks_,
           .overflows = overflows_,
-          .unpooled = unpooled_total_};
+          .unpooled = unpooled_total_,
+          .stacks_moved = stacks_moved_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace strata

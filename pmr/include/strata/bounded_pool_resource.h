@@ -84,6 +84,7 @@
 
 #include "strata/decay.h"
 #include "strata/internal/cache_count.h"
+#include "strata/internal/cache_handshake.h"
 #include "strata/internal/checked_blocks.h"
 #include "strata/internal/config.h"
 #include "strata/internal/hardening.h"
@@ -154,6 +155,9 @@ struct bounded_pool_stats {
   std::size_t overflows = 0;
   /// Requests larger or more aligned than a block, passed to the upstream.
   std::size_t unpooled = 0;
+  /// Stacks of threads that stopped calling the pool (idle for the decay)
+  /// that decay moved into the rings, ever.
+  std::size_t stacks_moved = 0;
 };
 
 /// A bounded pool of fixed-size blocks; see the comment at the top.
@@ -184,16 +188,20 @@ class bounded_pool_resource final
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE void* allocate(
       std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     if (thread_stack* c = fast_stack(bytes, alignment)) {
-      const std::uint64_t held = c->held.word();
-      const std::size_t count = internal::cache_count::count_of(held);
-      if (ABSL_PREDICT_TRUE(count != 0)) {
-        void* p = c->blocks[count - 1];
-        c->held.after_take(held);
-        STRATA_UNPOISON(p, block_size_);
-        if constexpr (internal::kHardened) clear_freed_tag(p);
-        checked_.on_allocate(p, bytes, alignment);
-        return p;
+      if (ABSL_PREDICT_TRUE(c->handshake.enter())) {
+        const std::uint64_t held = c->held.word();
+        const std::size_t count = internal::cache_count::count_of(held);
+        if (ABSL_PREDICT_TRUE(count != 0)) {
+          void* p = c->blocks[count - 1];
+          c->held.after_take(held);
+          c->handshake.leave();
+          STRATA_UNPOISON(p, block_size_);
+          if constexpr (internal::kHardened) clear_freed_tag(p);
+          checked_.on_allocate(p, bytes, alignment);
+          return p;
+        }
       }
+      c->handshake.leave();
     }
     return allocate_slow(bytes, alignment);
   }
@@ -207,14 +215,18 @@ class bounded_pool_resource final
     checked_.on_deallocate(p, bytes, alignment);
     if constexpr (internal::kHardened) check_freed_tag(p, bytes, alignment);
     if (thread_stack* c = fast_stack(bytes, alignment)) {
-      const std::uint64_t held = c->held.word();
-      const std::size_t count = internal::cache_count::count_of(held);
-      if (ABSL_PREDICT_TRUE(count < c->places)) {
-        STRATA_POISON(p, block_size_);
-        c->blocks[count] = p;
-        c->held.after_put(held);
-        return;
+      if (ABSL_PREDICT_TRUE(c->handshake.enter())) {
+        const std::uint64_t held = c->held.word();
+        const std::size_t count = internal::cache_count::count_of(held);
+        if (ABSL_PREDICT_TRUE(count < c->places)) {
+          STRATA_POISON(p, block_size_);
+          c->blocks[count] = p;
+          c->held.after_put(held);
+          c->handshake.leave();
+          return;
+        }
       }
+      c->handshake.leave();
     }
     deallocate_slow(p, bytes, alignment);
   }
@@ -247,6 +259,13 @@ class bounded_pool_resource final
     internal::cache_count held;
     std::size_t places = 0;  // places under max_pooled this stack holds
     void* blocks[kMaxBlocks] = {};
+    // Lets decay move the stack of a thread that sleeps into the rings.
+    internal::cache_handshake handshake;
+    // What decay last saw of `held`, since when, and whether the stack is
+    // due; guarded by take_mu_.
+    std::uint64_t seen = 0;
+    std::int64_t idle_since = 0;
+    bool due = false;
   };
 
   // True for a request a block serves (alignment a power of two no stricter
@@ -298,6 +317,12 @@ class bounded_pool_resource final
   // The calling thread's stack, made on first use; nullptr for a capped
   // pool, stacks too small to be worth it, or a thread that is exiting.
   thread_stack* own_stack();
+  // Inside the owner's scope of `c`: if decay moved the stack, sees what it
+  // wrote (under take_mu_) and makes the stack its own again.
+  void take_back(thread_stack* c) noexcept;
+  // Moves the stacks idle for the decay into the rings, where their
+  // threads are not inside a call (see internal/cache_handshake.h).
+  void move_idle_stacks(std::int64_t now, std::int64_t due) noexcept;
   void* refill(thread_stack* c);
   void spill(thread_stack* c, void* p) noexcept;
   void* take_block();
@@ -347,6 +372,10 @@ class bounded_pool_resource final
   // cannot be made leaves the set as it was (absl's flat tables are left
   // unusable by a resize that throws).
   std::unordered_set<void*> blocks_;
+  // Held while decay moves stacks, while a thread that exits empties its
+  // own, and by an owner that finds its stack moved (taken before mu_ and
+  // the list's lock).
+  std::mutex take_mu_;
   // Every thread's stack; its list has a lock of its own (taken after mu_).
   internal::thread_slots<thread_stack> stacks_{
       [this](thread_stack& s) noexcept { thread_exited(s); }};
@@ -356,6 +385,7 @@ class bounded_pool_resource final
   std::size_t misses_ = 0;
   std::size_t drops_ = 0;
   std::size_t drained_ = 0;  // pops that were not allocations
+  std::atomic<std::size_t> stacks_moved_{0};
 
   // Decay's notes on a ring, taken every decay / 8 by the scavenger (whose
   // walks never overlap, so they need no lock).
