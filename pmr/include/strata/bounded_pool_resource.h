@@ -31,7 +31,8 @@
 // together, at every instant: a stack holds places under the bound (taken
 // from a shared count when the thread first frees a block, given back when
 // the thread exits), and blocks move to the rings only into places that are
-// free. An idle thread keeps at most its stack's blocks; reclaim() drains
+// free. An idle thread keeps at most its stack's blocks, until decay moves
+// them (below); reclaim() drains
 // the rings and the calling thread's stack, and stats() counts the stacks
 // in `pooled`.
 //
@@ -44,8 +45,11 @@
 // process-wide scavenger (strata/decay.h) notes each ring's size and pop count
 // every decay / 8, and since a ring hands out its oldest block first, the
 // blocks a ring held a decay ago less the pops since are the ones that sat
-// there all along. prewarm blocks stay. A thread's stack is its own: an idle
-// thread keeps at most its stack's blocks.
+// there all along. prewarm blocks stay. A stack no call has touched for the
+// decay (its thread sleeps) is moved into the rings by the scavenger, where
+// its blocks decay with the rest; the move needs no lock on the owner's side
+// (see internal/cache_handshake.h) and, where the platform has no
+// process-wide fence, does not happen.
 //
 // Under AddressSanitizer, pooled blocks are poisoned.
 //
@@ -256,11 +260,12 @@ class bounded_pool_resource final
     static constexpr std::size_t kMaxBlocks = 32;
     static_assert(kMaxBlocks <= internal::cache_count::kMaxCount);
 
+    // Lets decay move the stack of a thread that sleeps into the rings
+    // (beside `held`: the fast paths touch one cache line).
+    internal::cache_handshake handshake;
     internal::cache_count held;
     std::size_t places = 0;  // places under max_pooled this stack holds
     void* blocks[kMaxBlocks] = {};
-    // Lets decay move the stack of a thread that sleeps into the rings.
-    internal::cache_handshake handshake;
     // What decay last saw of `held`, since when, and whether the stack is
     // due; guarded by take_mu_.
     std::uint64_t seen = 0;
