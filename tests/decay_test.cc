@@ -200,34 +200,62 @@ void walk_for(manual_clock& clock, std::chrono::milliseconds total) {
   }
 }
 
-// Waits (60 s at most) until `ready` holds, under `mu`.
-template <class Ready>
-bool wait_until(std::mutex& mu, std::condition_variable& cv, Ready ready) {
-  std::unique_lock lock(mu);
-  return cv.wait_for(lock, seconds(60), ready);
-}
+// A thread that runs `before`, then sleeps (blocked, alive) until woken,
+// then runs `after` and exits.
+class sleeping_thread {
+ public:
+  template <class Before, class After>
+  sleeping_thread(Before before, After after)
+      : thread_([this, before, after] {
+          before();
+          set(asleep_);
+          wait_for(woken_);
+          after();
+        }) {}
+  sleeping_thread(const sleeping_thread&) = delete;
+  sleeping_thread& operator=(const sleeping_thread&) = delete;
+  ~sleeping_thread() { wake_and_join(); }
+
+  /// True once the thread has run `before` and sleeps (60 s at most).
+  bool wait_asleep() { return wait_for(asleep_); }
+  void wake_and_join() {
+    if (!thread_.joinable()) return;
+    set(woken_);
+    thread_.join();
+  }
+
+ private:
+  void set(bool& flag) {
+    {
+      const std::lock_guard lock(mu_);
+      flag = true;
+    }
+    cv_.notify_all();
+  }
+  bool wait_for(const bool& flag) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, seconds(60), [&] { return flag; });
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool asleep_ = false;
+  bool woken_ = false;
+  std::thread thread_;  // last: starts once the rest is built
+};
 
 TEST_F(DecayTest, SyncPoolCacheOfASleepingThreadIsTaken) {
   if (!internal::heavy_fence()) {
     GTEST_SKIP() << "no membarrier here: a sleeping thread keeps its cache";
   }
   sync_pool_resource pool({.decay = seconds(1), .clock = &clock_}, &upstream_);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool filled = false;
-  bool wake = false;
-  std::thread sleeper([&] {
-    churn(pool, 64, 300);
-    churn(pool, 3000, 20);
-    {
-      const std::lock_guard lock(mu);
-      filled = true;
-    }
-    cv.notify_all();
-    wait_until(mu, cv, [&] { return wake; });
-    churn(pool, 64, 300);  // its cache was taken: it starts again
-  });
-  ASSERT_TRUE(wait_until(mu, cv, [&] { return filled; }));
+  sleeping_thread sleeper(
+      [&] {
+        churn(pool, 64, 300);
+        churn(pool, 3000, 20);
+      },
+      [&] { churn(pool, 64, 300); });  // its cache was taken: it starts again
+  ASSERT_TRUE(sleeper.wait_asleep());
   EXPECT_GE(pool.stats().thread_cached_bytes, 300u * 64);
   scavenger_run_once();  // notes each bucket of the cache
   clock_.advance(milliseconds(900));
@@ -240,12 +268,7 @@ TEST_F(DecayTest, SyncPoolCacheOfASleepingThreadIsTaken) {
   EXPECT_EQ(pool.stats().idle_buckets_taken, 2u);  // 64 B and 3000 B
   EXPECT_EQ(pool.cached_bytes(), 0u);
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
-  {
-    const std::lock_guard lock(mu);
-    wake = true;
-  }
-  cv.notify_all();
-  sleeper.join();
+  sleeper.wake_and_join();
   EXPECT_EQ(pool.stats().blocks_in_use, 0u);
 }
 
@@ -386,21 +409,10 @@ TEST_F(DecayTest, BoundedPoolStackOfASleepingThreadIsMoved) {
                               .decay = seconds(1),
                               .clock = &clock_},
                              &upstream_);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool filled = false;
-  bool wake = false;
-  std::thread sleeper([&] {
-    churn(pool, 64, 10);  // onto its stack
-    {
-      const std::lock_guard lock(mu);
-      filled = true;
-    }
-    cv.notify_all();
-    wait_until(mu, cv, [&] { return wake; });
-    churn(pool, 64, 10);  // its stack was moved: it starts again
-  });
-  ASSERT_TRUE(wait_until(mu, cv, [&] { return filled; }));
+  sleeping_thread sleeper(
+      [&] { churn(pool, 64, 10); },   // onto its stack
+      [&] { churn(pool, 64, 10); });  // its stack was moved: it starts again
+  ASSERT_TRUE(sleeper.wait_asleep());
   ASSERT_GT(pool.cached_bytes(), 0u);
   const std::size_t held = upstream_.bytes_in_use();
   scavenger_run_once();  // notes the stack
@@ -412,12 +424,7 @@ TEST_F(DecayTest, BoundedPoolStackOfASleepingThreadIsMoved) {
   walk_for(clock_, milliseconds(1250));  // where they decay with the rest
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
   EXPECT_EQ(pool.cached_bytes(), 0u);
-  {
-    const std::lock_guard lock(mu);
-    wake = true;
-  }
-  cv.notify_all();
-  sleeper.join();
+  sleeper.wake_and_join();
   EXPECT_EQ(pool.stats().outstanding, 0u);
 }
 

@@ -104,12 +104,11 @@ struct sync_pool_options {
   /// Bytes one thread may cache per bucket, in two magazines of half that
   /// each: a full magazine is swapped for the spare or handed to the depot
   /// whole, so a thread never walks its cache. At least 2 and at most 1024
-  /// blocks a magazine whatever the size. Magazines start at 4 KiB and grow
-  /// to this bound only for buckets that keep going to the depot (within
-  /// 10 ms of the last time); they shrink back when a bucket stays away a
-  /// second. The default keeps two threads on a 10,000-block mixed working
-  /// set off the depot's lock nearly always, and a quiet bucket keeps
-  /// little.
+  /// blocks a magazine whatever the size. Magazines start small and grow
+  /// to this bound only for buckets that keep coming back to the depot
+  /// soon after their last trip; they shrink again when a bucket stays
+  /// away (see docs/design.md). The default keeps a busy bucket off the
+  /// depot's lock nearly always, and a quiet bucket keeps little.
   std::size_t thread_cache_bytes = 256 << 10;
   /// How long a batch of blocks may sit in the depot, or a bucket of a
   /// thread's cache go untouched, before its blocks go back to the pool's
