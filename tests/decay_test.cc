@@ -157,6 +157,23 @@ TEST_F(DecayTest, SyncPoolDepotGivesBatchesBackAfterTheDecay) {
   EXPECT_GT(pool.stats().decayed_bytes, 0u);
 }
 
+TEST_F(DecayTest, SyncPoolSharedPagesGoBackAfterTheDecay) {
+  sync_pool_resource pool({.decay = seconds(1), .clock = &clock_}, &upstream_);
+  churn_on_a_thread(pool, 40000, 8);  // above largest_cached: shared pages
+  const std::size_t held = upstream_.bytes_in_use();
+  const std::size_t cached = pool.cached_bytes();  // an empty span
+  ASSERT_GE(cached, 40000u);
+  clock_.advance(milliseconds(999));
+  scavenger_run_once();
+  EXPECT_EQ(upstream_.bytes_in_use(), held) << "not idle for the decay yet";
+  clock_.advance(milliseconds(1));
+  scavenger_run_once();
+  // What stays is the page heap's own bookkeeping.
+  EXPECT_EQ(upstream_.bytes_in_use(), held - cached);
+  EXPECT_LT(upstream_.bytes_in_use(), 4096u);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+}
+
 TEST_F(DecayTest, SyncPoolBlocksInUseStayWhileIdleOnesGo) {
   sync_pool_resource pool({.decay = seconds(1), .clock = &clock_}, &upstream_);
   std::vector<void*> kept;

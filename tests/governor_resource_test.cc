@@ -172,7 +172,7 @@ TEST_F(GovernorTest, ReclaimPolicyReclaimsThenRetries) {
   blocks.clear();
   ASSERT_GT(g.cached_bytes(), 0u);
   // A size the pool has no cached blocks of needs room the caches hold.
-  for (int i = 0; i < 12; ++i) blocks.push_back(g.allocate(16 << 10));
+  for (int i = 0; i < 24; ++i) blocks.push_back(g.allocate(8 << 10));
   const governor_stats s = g.stats();
   EXPECT_GE(s.limit_hits, 1u);
   EXPECT_EQ(s.failures, 0u);
@@ -183,7 +183,7 @@ TEST_F(GovernorTest, ReclaimPolicyReclaimsThenRetries) {
   EXPECT_EQ(in_histogram, s.pauses.count);
   EXPECT_GE(s.pauses.total, s.pauses.longest);
   EXPECT_LE(s.peak_footprint_bytes, 256u << 10);
-  for (void* p : blocks) g.deallocate(p, 16 << 10);
+  for (void* p : blocks) g.deallocate(p, 8 << 10);
 }
 
 TEST_F(GovernorTest, LoweredLimitRefusesUntilFreed) {

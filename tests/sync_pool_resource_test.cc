@@ -3,6 +3,7 @@
 //   thread caches        ReusesBlocksFromTheThreadCache,
 //                        BlocksFreedByAnotherThreadJoinItsCache,
 //                        FullMagazinesGoToTheDepot,
+//                        SizesAboveTheCachedOnesShareFreedPages,
 //                        LargeRequestsGoToTheUpstream,
 //                        StrictAlignmentsComeFromTheCacheToo,
 //                        AWarmCacheStillRejectsABadAlignment
@@ -28,6 +29,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <memory_resource>
 #include <mutex>
@@ -103,6 +105,25 @@ TEST_F(SyncPoolTest, FullMagazinesGoToTheDepot) {
   const sync_pool_stats s = pool.stats();
   EXPECT_EQ(s.thread_cached_bytes, 1024u);  // two magazines of 8 blocks
   EXPECT_EQ(s.cached_bytes, 64u * 64u);
+}
+
+TEST_F(SyncPoolTest, SizesAboveTheCachedOnesShareFreedPages) {
+  sync_pool_resource pool({}, &upstream_);
+  void* first = pool.allocate(40000);
+  const std::size_t calls = upstream_.stats().allocations;
+  const std::size_t held = upstream_.bytes_in_use();
+  pool.deallocate(first, 40000);
+  EXPECT_EQ(pool.stats().thread_cached_bytes, 0u) << "not cached per thread";
+  // Other sizes take the freed pages: no new span, nothing more held.
+  for (const std::size_t bytes : {24000u, 17000u, 30000u, 20000u}) {
+    void* p = pool.allocate(bytes);
+    std::memset(p, 1, bytes);
+    EXPECT_EQ(pool.stats().blocks_in_use, 1u);
+    pool.deallocate(p, bytes);
+  }
+  EXPECT_EQ(upstream_.stats().allocations, calls);
+  EXPECT_EQ(upstream_.bytes_in_use(), held);
+  EXPECT_EQ(pool.stats().blocks_in_use, 0u);
 }
 
 TEST_F(SyncPoolTest, LargeRequestsGoToTheUpstream) {

@@ -30,10 +30,19 @@ static_assert(kMaxCachedBlocks <= internal::cache_count::kMaxCount);
 // the upstream at once (blocks reach them only when they are idle).
 size_class_options slab_options(const sync_pool_options& options) {
   return {
-      .largest_class = std::min<std::size_t>(options.largest_pooled, 256 << 10),
+      .largest_class = std::min<std::size_t>(options.largest_cached, 256 << 10),
       .max_empty_spans = 0,
       .max_empty_page_spans = 0,
       .decay = decay_time::zero(),
+      .clock = options.clock};
+}
+
+// The shared page heap for the pooled sizes above the buckets: its empty
+// spans stay for the pool's decay, which ages them (pages_.decay()).
+size_class_options page_options(const sync_pool_options& options) {
+  return {
+      .largest_class = std::min<std::size_t>(options.largest_pooled, 256 << 10),
+      .decay = options.decay,
       .clock = options.clock};
 }
 
@@ -53,11 +62,20 @@ sync_pool_options checked(const sync_pool_options& options) {
         "to 1 MiB",
         kName, options.largest_pooled));
   }
+  if (!std::has_single_bit(options.largest_cached) ||
+      options.largest_cached < 128) {
+    throw std::invalid_argument(absl::StrFormat(
+        "strata: %s: largest_cached (%u) must be a power of two from 128 B",
+        kName, options.largest_cached));
+  }
   if (options.decay < decay_time::zero()) {
     throw std::invalid_argument(absl::StrFormat(
         "strata: %s: decay (%d ms) is negative", kName, options.decay.count()));
   }
-  return options;
+  sync_pool_options result = options;
+  result.largest_cached =
+      std::min(options.largest_cached, options.largest_pooled);
+  return result;
 }
 
 }  // namespace
@@ -67,12 +85,13 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
     : options_(checked(options)),
       upstream_(upstream),
       clock_(internal::clock_or_steady(options_.clock)),
-      slabs_(slab_options(options_), upstream) {
+      slabs_(slab_options(options_), upstream),
+      pages_(page_options(options_), upstream) {
   // Buckets: 16-byte steps to 128, then four per power of two.
   for (std::size_t size = 16; size <= 128; size += 16) {
     bucket_size_.push_back(size);
   }
-  for (std::size_t base = 128; base < options_.largest_pooled; base *= 2) {
+  for (std::size_t base = 128; base < options_.largest_cached; base *= 2) {
     for (std::size_t quarter = 5; quarter <= 8; ++quarter) {
       bucket_size_.push_back(base * quarter / 4);
     }
@@ -88,10 +107,11 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
   }
   constexpr auto kNone = static_cast<std::uint8_t>(kNoBucket);
   internal::fill_size_index(bucket_size_, 16, small_index_, kNone);
-  large_index_.resize(options_.largest_pooled / 128 + 1);
+  large_index_.resize(options_.largest_cached / 128 + 1);
   internal::fill_size_index(bucket_size_, 128, large_index_, kNone);
   depot_.resize(bucket_size_.size());
   slabs_.checked_.disable();  // the pool checks its callers itself
+  pages_.checked_.disable();
   id_ = slots_.id();
   key_.store(internal::slot_key(id_, epoch_.load(std::memory_order_relaxed)),
              std::memory_order_relaxed);
@@ -131,7 +151,15 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
   const std::size_t b = aligned_bucket(bytes, alignment);
   if (b == kNoBucket) {
     std::lock_guard lock(mu_);
-    void* p = large_.allocate(upstream_, bytes, alignment);
+    void* p = nullptr;
+    if (bytes <= options_.largest_pooled) {
+      p = pages_.allocate(bytes, alignment);
+      ++paged_blocks_;
+      paged_bytes_ += bytes;
+      note_pages_cached();
+    } else {
+      p = large_.allocate(upstream_, bytes, alignment);
+    }
     ++slow_allocations_;
     checked_.on_allocate(p, bytes, alignment);
     return p;
@@ -170,7 +198,14 @@ void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
   const std::size_t b = aligned_bucket(bytes, alignment);
   if (b == kNoBucket) {
     std::lock_guard lock(mu_);
-    large_.deallocate(upstream_, p, bytes, alignment);
+    if (bytes <= options_.largest_pooled) {
+      pages_.deallocate(p, bytes, alignment);
+      --paged_blocks_;
+      paged_bytes_ -= bytes;
+      note_pages_cached();
+    } else {
+      large_.deallocate(upstream_, p, bytes, alignment);
+    }
     return;
   }
   slot* s = nullptr;
@@ -461,7 +496,9 @@ std::size_t sync_pool_resource::decay_idle() noexcept {
   depot_bytes_.fetch_sub(freed, std::memory_order_relaxed);
   decayed_bytes_ += freed;
   if (freed != 0) give_back_empty_spans();
-  return held - slabs_.bytes_held();
+  const std::size_t paged = pages_.decay();
+  note_pages_cached();
+  return held - slabs_.bytes_held() + paged;
 }
 
 bool sync_pool_resource::take_idle_buckets() noexcept {
@@ -509,8 +546,13 @@ std::size_t sync_pool_resource::cached_in(const slot& s) const noexcept {
   return bytes;
 }
 
+void sync_pool_resource::note_pages_cached() noexcept {
+  pages_cached_.store(pages_.cached_bytes(), std::memory_order_relaxed);
+}
+
 std::size_t sync_pool_resource::cached_bytes() const noexcept {
-  std::size_t bytes = depot_bytes_.load(std::memory_order_relaxed);
+  std::size_t bytes = depot_bytes_.load(std::memory_order_relaxed) +
+                      pages_cached_.load(std::memory_order_relaxed);
   slots_.for_each([&](const slot& s) { bytes += cached_in(s); });
   return bytes;
 }
@@ -546,6 +588,13 @@ reclaim_result sync_pool_resource::reclaim(
     free_victims(request.bytes, until, freed);
     give_back_empty_spans();
     given_back += held - slabs_.bytes_held();
+    if (given_back < request.bytes && !until.passed()) {
+      given_back += pages_
+                        .reclaim({.bytes = request.bytes - given_back,
+                                  .time_budget = request.time_budget})
+                        .bytes_freed;
+      note_pages_cached();
+    }
   }
   // Still short: the calling thread's own cache need not wait for its next
   // call to age, since this thread owns it. It goes to the victims and is
@@ -587,12 +636,14 @@ sync_pool_stats sync_pool_resource::stats() const {
   result.depot_hits = depot_hits_;
   result.upstream_misses = upstream_misses_;
   result.thread_cached_bytes = thread_bytes;
-  result.cached_bytes =
-      thread_bytes + depot_bytes_.load(std::memory_order_relaxed);
+  result.cached_bytes = thread_bytes +
+                        depot_bytes_.load(std::memory_order_relaxed) +
+                        pages_.cached_bytes();
   result.reclaim_cycles = reclaim_cycles_;
   result.decayed_bytes = decayed_bytes_;
   result.idle_buckets_taken = idle_buckets_taken_;
-  result.upstream_bytes = slabs_.bytes_held() + large_.bytes();
+  result.upstream_bytes =
+      slabs_.bytes_held() + pages_.bytes_held() + large_.bytes();
   result.threads = slots_.size();
   result.allocations = hits_locked() + slow_allocations_;
   result.blocks_in_use = blocks_in_use_locked();
@@ -620,7 +671,8 @@ std::size_t sync_pool_resource::blocks_in_use_locked() const noexcept {
     }
   });
   const std::size_t pooled = pooled_blocks_;
-  return (pooled > cached ? pooled - cached : 0) + large_.count();
+  return (pooled > cached ? pooled - cached : 0) + paged_blocks_ +
+         large_.count();
 }
 
 std::size_t sync_pool_resource::allocation_count() const {
@@ -632,7 +684,8 @@ std::size_t sync_pool_resource::bytes_in_use() const {
   std::lock_guard lock(mu_);
   std::size_t cached = depot_bytes_.load(std::memory_order_relaxed);
   slots_.for_each([&](const slot& s) { cached += cached_in(s); });
-  return (pooled_bytes_ > cached ? pooled_bytes_ - cached : 0) + large_.bytes();
+  return (pooled_bytes_ > cached ? pooled_bytes_ - cached : 0) + paged_bytes_ +
+         large_.bytes();
 }
 
 std::size_t sync_pool_resource::blocks_in_use() const {

@@ -56,7 +56,12 @@
 // size_class_resource under the pool's lock), so a miss takes a magazine's
 // worth of blocks for one upstream request of a span, or none, and a span
 // goes back whole once every block of it has come back and decayed.
-// Requests above the largest bucket go to the upstream as asked.
+// Requests above largest_cached (8 KiB), up to largest_pooled, are not cached
+// per thread: they are runs of pages of one page heap of the pool's, under
+// its mutex, where a freed run merges with its free neighbours and serves
+// any size (a large size has few blocks in use, and a cache per size would
+// hold several idle for each). Requests above largest_pooled go to the
+// upstream as asked.
 // Destruction gives every span and block back, including blocks in use.
 //
 // Example:
@@ -101,6 +106,13 @@ struct sync_pool_options {
   /// Requests up to this size are pooled (a power of two, 128 B to 1 MiB);
   /// larger ones go to the upstream.
   std::size_t largest_pooled = 64 << 10;
+  /// Requests up to this size (a power of two, 128 B or more; at most
+  /// largest_pooled takes effect) are cached per thread. Larger pooled ones are
+  /// runs of pages of one page heap that every thread shares, under the pool's
+  /// lock: a large size has few blocks in use, and caches kept per size would
+  /// hold several of them idle for each one in use, where freed pages merge and
+  /// serve any size.
+  std::size_t largest_cached = 8 << 10;
   /// Bytes one thread may cache per bucket, in two magazines of half that
   /// each: a full magazine is swapped for the spare or handed to the depot
   /// whole, so a thread never walks its cache. At least 2 and at most 1024
@@ -297,7 +309,7 @@ class sync_pool_resource final
     if (ABSL_PREDICT_TRUE(bytes <= kSmallLimit)) {
       return small_index_[(bytes + 15) >> 4];
     }
-    if (bytes <= options_.largest_pooled) {
+    if (bytes <= options_.largest_cached) {
       return large_index_[(bytes + 127) >> 7];
     }
     return kNoBucket;
@@ -439,6 +451,8 @@ class sync_pool_resource final
     return options_.decay == kNeverDecay ? 0 : clock_->now().count();
   }
   void* new_block(std::size_t b);
+  // Publishes pages_.cached_bytes() after pages_ changed. Needs mu_.
+  void note_pages_cached() noexcept;
   void free_block(std::size_t b, void* p) noexcept;
 
   sync_pool_options options_;
@@ -465,6 +479,13 @@ class sync_pool_resource final
   // whose empty ones go back at once (blocks only come back here once they
   // have decayed or been reclaimed). Its destruction frees every span.
   size_class_resource slabs_;
+  // Requests above the largest bucket, up to largest_pooled: best-fit runs
+  // of pages, whose empty spans stay for the decay.
+  size_class_resource pages_;
+  std::size_t paged_blocks_ = 0;  // taken from pages_, not given back
+  std::size_t paged_bytes_ = 0;   // their sizes as asked
+  // pages_.cached_bytes(), for cached_bytes() on any thread.
+  std::atomic<std::size_t> pages_cached_{0};
   std::size_t pooled_blocks_ = 0;  // taken from slabs_, not given back
   std::size_t pooled_bytes_ = 0;   // their bucket sizes
   internal::passthrough_blocks large_;
