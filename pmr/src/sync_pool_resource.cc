@@ -38,10 +38,13 @@ size_class_options slab_options(const sync_pool_options& options) {
 }
 
 // The shared page heap for the pooled sizes above the buckets: its empty
-// spans stay for the pool's decay, which ages them (pages_.decay()).
+// spans stay for the pool's decay, which ages them (pages_.decay()), a few
+// of them at once, so a burst of large blocks does not call the upstream
+// for each.
 size_class_options page_options(const sync_pool_options& options) {
   return {
       .largest_class = std::min<std::size_t>(options.largest_pooled, 256 << 10),
+      .max_empty_page_spans = 4,
       .decay = options.decay,
       .clock = options.clock};
 }
