@@ -6,7 +6,9 @@
 //
 //   counting      CountsLiveBytesAndCalls, MeterChargesWhatEntersTheStack
 //   hard limit    FailPolicyThrowsAtOnce, ReclaimPolicyReclaimsThenRetries,
+//                 ARequestAboveTheWholeLimitFailsAtOnce,
 //                 LoweredLimitRefusesUntilFreed
+//   options       OptionsOutsideTheirRangeAreRefusedByName
 //   growth        GrowthPercentStartsACycleAtTheTarget,
 //                 GrowthOverAPoolIsCheckedWhenItsCacheRunsDry,
 //                 NegativeGrowthNeverStartsACycle
@@ -23,9 +25,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <memory_resource>
 #include <random>
+#include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -184,6 +189,77 @@ TEST_F(GovernorTest, ReclaimPolicyReclaimsThenRetries) {
   EXPECT_GE(s.pauses.total, s.pauses.longest);
   EXPECT_LE(s.peak_footprint_bytes, 256u << 10);
   for (void* p : blocks) g.deallocate(p, 8 << 10);
+}
+
+TEST_F(GovernorTest, ARequestAboveTheWholeLimitFailsAtOnce) {
+  // No reclaim and no wait can make room for more than the limit itself,
+  // so every policy fails it without either (a wait would take 10 s).
+  for (const pause_policy policy :
+       {pause_policy::fail, pause_policy::reclaim, pause_policy::wait}) {
+    SCOPED_TRACE(static_cast<int>(policy));
+    recording_cache cache;
+    cache.cached = 1 << 20;
+    governor_resource g({.hard_limit = 64 << 10,
+                         .growth_percent = -1,
+                         .policy = policy,
+                         .max_wait = std::chrono::seconds(10),
+                         .critical_reserve = 4096},
+                        &upstream_);
+    g.add_reclaimable(cache);
+    void* held = g.allocate(1000);
+    EXPECT_THROW(static_cast<void>(g.allocate((64 << 10) + 1)), limit_exceeded);
+    {
+      // Not even a critical section's reserve makes room for it.
+      auto guard = g.critical_section();
+      EXPECT_THROW(static_cast<void>(g.allocate((68 << 10) + 1)),
+                   limit_exceeded);
+    }
+    const governor_stats s = g.stats();
+    EXPECT_EQ(s.failures, 2u);
+    EXPECT_EQ(s.waits, 0u);
+    EXPECT_EQ(cache.calls.load(), 0);
+    EXPECT_EQ(s.pauses.count, 0u);
+    g.deallocate(g.allocate(60 << 10), 60 << 10);  // one that fits is served
+    g.deallocate(held, 1000);
+    g.remove_reclaimable(cache);
+  }
+}
+
+TEST_F(GovernorTest, OptionsOutsideTheirRangeAreRefusedByName) {
+  const auto refused = [&](const governor_options& options,
+                           std::string_view name) {
+    try {
+      governor_resource g(options, &upstream_);
+      ADD_FAILURE() << name << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string_view(e.what()).find(name), std::string_view::npos)
+          << e.what();
+    }
+  };
+  refused({.hard_limit = 1000, .critical_reserve = 1001}, "critical_reserve");
+  refused({.policy = static_cast<pause_policy>(7)}, "policy");
+  refused({.max_pause = std::chrono::nanoseconds(0)}, "max_pause");
+  refused({.max_wait = std::chrono::nanoseconds(-1)}, "max_wait");
+  refused({.reclaim_share = -1}, "reclaim_share");
+  refused({.reclaim_share = 1.5}, "reclaim_share");
+  refused({.reclaim_share = std::nan("")}, "reclaim_share");
+  refused({.reclaim_burst = std::chrono::nanoseconds(0)}, "reclaim_burst");
+  refused({.soft_mark = 5}, "soft_mark");
+  refused({.soft_mark = 0}, "soft_mark");
+  refused({.count_batch = 0}, "count_batch");
+  // The edges of each range are valid.
+  governor_resource edges({.hard_limit = 1000,
+                           .max_wait = std::chrono::nanoseconds(0),
+                           .reclaim_share = 1,
+                           .critical_reserve = 1000,
+                           .soft_mark = 1,
+                           .count_batch = 1},
+                          &upstream_);
+  // A setter checks what the constructor checks, and changes nothing when
+  // it refuses.
+  EXPECT_THROW(edges.set_hard_limit(999), std::invalid_argument);
+  EXPECT_EQ(edges.hard_limit(), 1000u);
+  edges.set_hard_limit(1000);
 }
 
 TEST_F(GovernorTest, LoweredLimitRefusesUntilFreed) {

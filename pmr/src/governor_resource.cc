@@ -1,10 +1,13 @@
 #include "strata/governor_resource.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <optional>
+
+#include "absl/strings/str_format.h"
 
 #include "strata/internal/alignment.h"
 #include "strata/internal/atomic_max.h"
@@ -69,15 +72,13 @@ struct governor_resource::attempt {
   }
   void refused(const governor_refusal& r) {
     refuser = r.governor();
-    // Reclaim a little more than the request needs (1/16 of the limit), so
-    // the next allocations do not find the limit in the way at once.
-    // Reclaim just what the charge needs: padding the request (to keep the
-    // limit out of the way for longer) measured worse, since each step then
-    // frees more than the pool soon takes back, and the bucket caps it.
+    // Reclaim just what the charge needs (see docs/design.md).
     shortfall = r.in_use() + r.requested() > r.limit()
                     ? r.in_use() + r.requested() - r.limit()
                     : r.requested();
     footprint_at_refusal = r.in_use();
+    // No reclaim or wait can make room for more than the whole limit.
+    impossible = r.requested() > r.limit();
   }
 
   governor_resource* self;
@@ -86,6 +87,7 @@ struct governor_resource::attempt {
   std::size_t shortfall = 0;  // bytes the refused charge needed
   std::size_t footprint_at_refusal = 0;
   bool hit_counted = false;
+  bool impossible = false;
   bool waiting = false;
   clock_type::time_point wait_start;
   clock_type::time_point wait_until;
@@ -143,10 +145,57 @@ void governor_meter::deallocate_uncharged(std::size_t bytes) noexcept {
 
 // -------------------------------------------------------------- governor --
 
+namespace {
+
+[[noreturn]] void invalid_option(std::string_view what) {
+  throw std::invalid_argument(absl::StrFormat("strata: %s: %s", kName, what));
+}
+
+void check_reserve(std::size_t critical_reserve, std::size_t hard_limit) {
+  if (critical_reserve > hard_limit) {
+    invalid_option(
+        absl::StrFormat("critical_reserve (%u) must not exceed hard_limit (%u)",
+                        critical_reserve, hard_limit));
+  }
+}
+
+const governor_options& checked(const governor_options& o) {
+  check_reserve(o.critical_reserve, o.hard_limit);
+  if (o.policy != pause_policy::fail && o.policy != pause_policy::reclaim &&
+      o.policy != pause_policy::wait) {
+    invalid_option(absl::StrFormat("policy (%d) is not a pause_policy",
+                                   static_cast<int>(o.policy)));
+  }
+  if (o.max_pause <= std::chrono::nanoseconds::zero()) {
+    invalid_option(absl::StrFormat("max_pause (%d ns) must be positive",
+                                   o.max_pause.count()));
+  }
+  if (o.max_wait < std::chrono::nanoseconds::zero()) {
+    invalid_option(absl::StrFormat("max_wait (%d ns) must not be negative",
+                                   o.max_wait.count()));
+  }
+  if (!(o.reclaim_share >= 0 && o.reclaim_share <= 1)) {
+    invalid_option(absl::StrFormat("reclaim_share (%g) must be in [0, 1]",
+                                   o.reclaim_share));
+  }
+  if (o.reclaim_burst <= std::chrono::nanoseconds::zero()) {
+    invalid_option(absl::StrFormat("reclaim_burst (%d ns) must be positive",
+                                   o.reclaim_burst.count()));
+  }
+  if (!(o.soft_mark > 0 && o.soft_mark <= 1)) {
+    invalid_option(
+        absl::StrFormat("soft_mark (%g) must be in (0, 1]", o.soft_mark));
+  }
+  if (o.count_batch == 0) invalid_option("count_batch (0) must be positive");
+  return o;
+}
+
+}  // namespace
+
 governor_resource::governor_resource(const governor_options& options,
                                      std::pmr::memory_resource* upstream,
                                      governor_meter* meter)
-    : options_(options),
+    : options_(checked(options)),
       upstream_(upstream),
       pool_(meter != nullptr ? dynamic_cast<sync_pool_resource*>(upstream)
                              : nullptr),
@@ -477,7 +526,7 @@ void governor_resource::handle_refusal(attempt& a) {
   // the stack above, outside that stack's locks.
   if (tls_meter_depth > 0) throw;
   const bool critical = calling_thread_is_critical();
-  if (!critical && options_.policy != pause_policy::fail) {
+  if (!critical && !a.impossible && options_.policy != pause_policy::fail) {
     bool freed = reclaim_for(a.shortfall, /*on_allocating_thread=*/true);
     if (a.refuser != this && a.refuser != nullptr) {
       // On the refuser's behalf: not its allocating thread.
@@ -720,7 +769,8 @@ reclaim_result governor_resource::reclaim_step(std::size_t bytes) {
       .value_or(reclaim_result{.bytes_freed = 0, .more_remains = true});
 }
 
-void governor_resource::set_hard_limit(std::size_t bytes) noexcept {
+void governor_resource::set_hard_limit(std::size_t bytes) {
+  check_reserve(options_.critical_reserve, bytes);
   hard_limit_.store(bytes, std::memory_order_relaxed);
   wake_waiters();
   if (options_.background_reclaimer) kick_background();

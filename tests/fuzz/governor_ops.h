@@ -4,6 +4,7 @@
 #ifndef STRATA_TESTS_FUZZ_GOVERNOR_OPS_H_
 #define STRATA_TESTS_FUZZ_GOVERNOR_OPS_H_
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -34,7 +35,7 @@ inline governor_options decode_governor_options(reader& setup) {
   o.growth_floor = setup.pick(kFloors);
   o.policy = setup.pick(kPolicies);
   o.max_wait = std::chrono::microseconds(setup.u8() % 3);
-  o.critical_reserve = setup.pick(kReserves);
+  o.critical_reserve = std::min(setup.pick(kReserves), o.hard_limit);
   o.count_batch = setup.pick(kBatches);
   return o;
 }
@@ -54,7 +55,9 @@ class governed {
   void op(std::uint8_t code, reader& in, context& ctx) {
     switch (code % 4) {
       case 0:
-        governor_.set_hard_limit(in.pick(kHardLimits));
+        // A limit below the critical reserve is invalid.
+        governor_.set_hard_limit(std::max(
+            in.pick(kHardLimits), governor_.options().critical_reserve));
         break;
       case 1: {
         static constexpr int kGrowth[] = {-1, 0, 10, 100, 1000};

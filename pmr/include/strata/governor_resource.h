@@ -134,25 +134,27 @@ struct governor_options {
   std::size_t growth_floor = 4 << 20;
   /// What an allocation that would pass hard_limit does.
   pause_policy policy = pause_policy::reclaim;
-  /// The longest one reclaim step may run; a cycle with more to do carries
-  /// on at the next step.
+  /// The longest one reclaim step may run (positive); a cycle with more to
+  /// do carries on at the next step.
   std::chrono::nanoseconds max_pause = std::chrono::milliseconds(1);
-  /// The longest a `wait` allocation blocks before it fails.
+  /// The longest a `wait` allocation blocks before it fails (0 or more).
   std::chrono::nanoseconds max_wait = std::chrono::milliseconds(100);
   /// The share of wall time reclaim may take (foreground and background),
-  /// as a leaky bucket that drains at this rate...
+  /// in [0, 1], as a leaky bucket that drains at this rate (0: the burst,
+  /// once)...
   double reclaim_share = 0.10;
-  /// ...and holds this much reclaim time before it overflows.
+  /// ...and holds this much reclaim time (positive) before it overflows.
   std::chrono::nanoseconds reclaim_burst = std::chrono::milliseconds(10);
-  /// Bytes a critical section may go past hard_limit.
+  /// Bytes a critical section may go past hard_limit; at most hard_limit.
   std::size_t critical_reserve = 0;
   /// Start a background thread that trims caches when the footprint passes
-  /// soft_mark * hard_limit; it stops with the governor.
+  /// soft_mark * hard_limit (soft_mark in (0, 1]); it stops with the
+  /// governor.
   bool background_reclaimer = false;
   double soft_mark = 0.8;
   /// Live bytes a thread counts locally before it adds them to the shared
-  /// total; nearer the growth target, batches shrink so the target is hit
-  /// to within a few allocations.
+  /// total (1 or more); nearer the growth target, batches shrink so the
+  /// target is hit to within a few allocations.
   std::size_t count_batch = 64 << 10;
 };
 
@@ -249,6 +251,8 @@ class governor_resource final
   /// Passes requests to `upstream` (which must outlive it). With `meter`
   /// (beneath the upstream's caches, not yet attached to a governor), the
   /// footprint is charged there; without, on this governor's own calls.
+  /// Throws std::invalid_argument, naming the option and its value, for an
+  /// option outside the range its comment gives.
   explicit governor_resource(
       const governor_options& options = {},
       std::pmr::memory_resource* upstream = std::pmr::get_default_resource(),
@@ -346,8 +350,9 @@ class governor_resource final
   reclaim_result reclaim_step(std::size_t bytes = SIZE_MAX);
 
   /// Budget changes at run time; lowering the limit below the footprint is
-  /// allowed (allocations are then refused until enough is freed).
-  void set_hard_limit(std::size_t bytes) noexcept;
+  /// allowed (allocations are then refused until enough is freed), below
+  /// critical_reserve is not (std::invalid_argument).
+  void set_hard_limit(std::size_t bytes);
   void set_growth_percent(int percent) noexcept;
   [[nodiscard]] std::size_t hard_limit() const noexcept {
     return hard_limit_.load(std::memory_order_relaxed);
