@@ -15,6 +15,7 @@
 //   wait          WaitProceedsWhenAnotherThreadFrees, WaitFailsAfterMaxWait
 //   critical      CriticalSectionNeverPausesUsesReserveThenFails
 //   no spiral     FutileReclaimIsNotRepeated, ReclaimTimeIsCappedByTheBucket
+//   steps         ReclaimStepSaysWhetherMoreRemains
 //   background    BackgroundReclaimerTrimsUnderTheSoftMark
 //   hierarchy     NestedGovernorIsCountedInItsParent,
 //                 OuterLimitUnwindsToTheInnerTop
@@ -427,6 +428,43 @@ TEST_F(GovernorTest, FutileReclaimIsNotRepeated) {
   EXPECT_LE(s.pauses.count, 1u);
   g.deallocate(held, 1000);
   g.remove_reclaimable(cache);
+}
+
+TEST_F(GovernorTest, ReclaimStepSaysWhetherMoreRemains) {
+  governor_resource g({.growth_percent = -1}, &upstream_);
+  recording_cache first;
+  recording_cache second;
+  g.add_reclaimable(first);
+  g.add_reclaimable(second);
+  // A cache that gives 100 bytes a call is called until it runs dry.
+  first.cached = 1000;
+  first.frees_per_call = 100;
+  reclaim_result r = g.reclaim_step();
+  EXPECT_EQ(r.bytes_freed, 1000u);
+  EXPECT_EQ(first.cached.load(), 0u);
+  EXPECT_FALSE(r.more_remains);
+  EXPECT_EQ(g.stats().reclaim_cycles, 1u);
+  // The byte target is met in the first cache: the second still holds some.
+  first.cached = 500;
+  second.cached = 1000;
+  first.frees_per_call = second.frees_per_call = SIZE_MAX;
+  r = g.reclaim_step(500);
+  EXPECT_EQ(r.bytes_freed, 500u);
+  EXPECT_TRUE(r.more_remains);
+  r = g.reclaim_step();
+  EXPECT_EQ(r.bytes_freed, 1000u);
+  EXPECT_FALSE(r.more_remains);
+  EXPECT_EQ(g.stats().reclaim_cycles, 2u);
+  // Out of time (1 ms) in the middle of a cache far too large to drain a
+  // byte at a time: more remains, and the cycle is not counted.
+  g.remove_reclaimable(second);
+  first.cached = std::size_t{1} << 40;
+  first.frees_per_call = 1;
+  r = g.reclaim_step();
+  EXPECT_TRUE(r.more_remains);
+  EXPECT_GT(first.cached.load(), 0u);
+  EXPECT_EQ(g.stats().reclaim_cycles, 2u);
+  g.remove_reclaimable(first);
 }
 
 TEST_F(GovernorTest, ReclaimTimeIsCappedByTheBucket) {

@@ -11,6 +11,7 @@
 //                        PoolDestroyedWhileAThreadThatUsedItRuns,
 //                        APoolOverAPoolLetsAThreadExitWhileItRefills
 //   reclaim              ReclaimAgesTheDepotOverTwoCycles,
+//                        ReclaimSaysWhetherAnotherCallCouldFreeMore,
 //                        ReclaimAsksEachThreadToAgeItsOwnCache,
 //                        TheFirstCallAfterAReclaimAgesTheCache,
 //                        ReclaimHandsTheCallersOwnCacheToTheDepot
@@ -319,6 +320,52 @@ TEST_F(SyncPoolTest, ReclaimAgesTheDepotOverTwoCycles) {
   EXPECT_EQ(upstream_.bytes_in_use(), 0u);
   EXPECT_EQ(pool.cached_bytes(), 0u);
   EXPECT_EQ(pool.stats().reclaim_cycles, 2u);
+}
+
+TEST_F(SyncPoolTest, ReclaimSaysWhetherAnotherCallCouldFreeMore) {
+  sync_pool_resource pool({}, &upstream_);
+  std::thread([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 1000; ++i) blocks.push_back(pool.allocate(128, 8));
+    for (void* p : blocks) pool.deallocate(p, 128, 8);
+  }).join();
+  // Another thread keeps blocks in its cache: they are not this call's to
+  // free, so they do not count as remaining.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool cached = false;
+  bool done = false;
+  std::thread keeper([&] {
+    pool.deallocate(pool.allocate(64, 8), 64, 8);
+    std::unique_lock lock(mu);
+    cached = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return done; });
+  });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return cached; });
+  }
+  ASSERT_GT(pool.stats().thread_cached_bytes, 0u);
+  // Out of time at once: nothing freed, the depot still there.
+  EXPECT_TRUE(
+      pool.reclaim({.time_budget = std::chrono::nanoseconds(0)}).more_remains);
+  // The depot ages over two calls; after them nothing is left to free.
+  int calls = 0;
+  reclaim_result r;
+  do {
+    r = pool.reclaim({});
+    ++calls;
+  } while (r.more_remains && calls < 10);
+  EXPECT_FALSE(r.more_remains);
+  EXPECT_LE(calls, 3);
+  EXPECT_EQ(pool.stats().cached_bytes, pool.stats().thread_cached_bytes);
+  {
+    const std::lock_guard lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  keeper.join();
 }
 
 TEST_F(SyncPoolTest, ReclaimAsksEachThreadToAgeItsOwnCache) {

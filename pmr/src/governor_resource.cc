@@ -617,22 +617,23 @@ reclaim_result governor_resource::step_locked(std::size_t bytes,
       std::chrono::duration_cast<clock_type::duration>(std::min(
           options_.max_pause, std::chrono::nanoseconds(std::chrono::hours(1))));
   const std::size_t n = caches_.size();
-  for (std::size_t visited = 0; visited < n && total.bytes_freed < bytes;) {
+  std::size_t visited = 0;
+  while (visited < n && total.bytes_freed < bytes) {
     if (cursor_ >= n) cursor_ = 0;
     reclaimable* cache = caches_[cursor_].cache;
-    bool done_with_cache =
-        !caches_[cursor_].any_thread && !on_allocating_thread;
-    // A cache may need two calls to give up what it holds (a pool that
-    // ages its blocks over two cycles).
-    for (int call = 0;
-         !done_with_cache && call < 2 && total.bytes_freed < bytes; ++call) {
+    bool done_with_cache = !caches_[cursor_].reachable(on_allocating_thread);
+    // A cache may need several calls to give up what it holds (a pool ages
+    // its blocks over two); it is done when it says nothing remains, or
+    // when two calls in a row free nothing (it holds what it cannot give).
+    int futile_calls = 0;
+    while (!done_with_cache && total.bytes_freed < bytes) {
       const auto now = clock_type::now();
       if (now >= end) break;
       const reclaim_result r = cache->reclaim(
           {.bytes = bytes - total.bytes_freed, .time_budget = end - now});
       total.bytes_freed += r.bytes_freed;
-      done_with_cache = !r.more_remains || call == 1;
-      if (done_with_cache) break;
+      futile_calls = r.bytes_freed == 0 ? futile_calls + 1 : 0;
+      done_with_cache = !r.more_remains || futile_calls == 2;
     }
     if (!done_with_cache) {
       total.more_remains = true;
@@ -645,6 +646,13 @@ reclaim_result governor_resource::step_locked(std::size_t bytes,
       ++cycles_;
       update_cycle_target(live_locked());
     }
+  }
+  // Stopped on the byte target before every cache was visited: the ones
+  // left may hold more.
+  for (std::size_t k = 0; visited + k < n && !total.more_remains; ++k) {
+    const registered& r = caches_[(cursor_ + k) % n];
+    total.more_remains =
+        r.reachable(on_allocating_thread) && r.cache->cached_bytes() != 0;
   }
   bytes_reclaimed_ += total.bytes_freed;
   return total;

@@ -624,7 +624,15 @@ reclaim_result sync_pool_resource::reclaim(
     // latest epoch.
     raise_epoch();
   }
-  return {.bytes_freed = given_back, .more_remains = cached_bytes() != 0};
+  // What another call could free: the depot (its primary generation is
+  // the victim now), the shared pages, and this thread's own cache; other
+  // threads' caches are theirs until they age.
+  bool more = depot_bytes_.load(std::memory_order_relaxed) != 0 ||
+              pages_cached_.load(std::memory_order_relaxed) != 0;
+  if (auto* own = static_cast<slot*>(internal::peek_thread_slot(id_))) {
+    more = more || cached_in(*own) != 0;
+  }
+  return {.bytes_freed = given_back, .more_remains = more};
 }
 
 sync_pool_stats sync_pool_resource::stats() const {

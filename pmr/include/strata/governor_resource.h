@@ -517,6 +517,11 @@ class governor_resource final
     reclaimable* cache;
     cache_placement placement;
     bool any_thread;  // reclaim_is_thread_safe(), read once
+    // Whether a step may reclaim it: on the allocating thread, or any
+    // thread if its reclaim is thread-safe.
+    [[nodiscard]] bool reachable(bool on_allocating_thread) const noexcept {
+      return any_thread || on_allocating_thread;
+    }
   };
   mutable std::mutex reclaim_mu_;
   std::vector<registered> caches_;
