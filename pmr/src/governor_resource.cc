@@ -187,6 +187,10 @@ const governor_options& checked(const governor_options& o) {
         absl::StrFormat("soft_mark (%g) must be in (0, 1]", o.soft_mark));
   }
   if (o.count_batch == 0) invalid_option("count_batch (0) must be positive");
+  if (!(o.cgroup_fraction >= 0 && o.cgroup_fraction <= 1)) {
+    invalid_option(absl::StrFormat("cgroup_fraction (%g) must be in [0, 1]",
+                                   o.cgroup_fraction));
+  }
   return o;
 }
 
@@ -215,6 +219,9 @@ governor_resource::governor_resource(const governor_options& options,
   } else {
     // Only its counter and its refunds are used (they wake waiters).
     own_meter_.governor_.store(this, std::memory_order_relaxed);
+  }
+  if (options_.cgroup_fraction > 0) {
+    static_cast<void>(refresh_cgroup_limits());
   }
   update_cycle_target(0);
   id_ = slots_.id();
@@ -493,10 +500,7 @@ void governor_resource::charge(std::size_t bytes, bool critical) {
   } while (!in_use.compare_exchange_weak(
       now, now + bytes, std::memory_order_acq_rel, std::memory_order_acquire));
   raise_to(meter_->peak_, now + bytes);
-  if (options_.background_reclaimer &&
-      static_cast<double>(now + bytes) >
-          static_cast<double>(hard_limit_.load(std::memory_order_relaxed)) *
-              options_.soft_mark) {
+  if (options_.background_reclaimer && now + bytes > soft_target()) {
     kick_background();
   }
 }
@@ -724,8 +728,7 @@ std::size_t governor_resource::decay_idle() noexcept {
 std::size_t governor_resource::trim_in_background() {
   std::size_t freed = 0;
   for (;;) {
-    const auto soft = static_cast<std::size_t>(
-        static_cast<double>(hard_limit()) * options_.soft_mark);
+    const std::size_t soft = soft_target();
     const std::size_t now = footprint();
     const bool over = now > soft;
     const bool cycle_due =
@@ -782,6 +785,26 @@ void governor_resource::set_hard_limit(std::size_t bytes) {
   hard_limit_.store(bytes, std::memory_order_relaxed);
   wake_waiters();
   if (options_.background_reclaimer) kick_background();
+}
+
+cgroup_memory governor_resource::refresh_cgroup_limits() {
+  const cgroup_memory m = read_cgroup_memory(options_.cgroup);
+  if (options_.cgroup_fraction <= 0) return m;
+  const auto share = [&](std::size_t bytes) {
+    return static_cast<std::size_t>(static_cast<double>(bytes) *
+                                    options_.cgroup_fraction);
+  };
+  set_hard_limit(m.limit ? std::min(options_.hard_limit, share(*m.limit))
+                         : options_.hard_limit);
+  cgroup_soft_target_.store(m.soft_limit ? share(*m.soft_limit) : SIZE_MAX,
+                            std::memory_order_relaxed);
+  return m;
+}
+
+std::size_t governor_resource::soft_target() const noexcept {
+  const auto mark = static_cast<std::size_t>(static_cast<double>(hard_limit()) *
+                                             options_.soft_mark);
+  return std::min(mark, cgroup_soft_target_.load(std::memory_order_relaxed));
 }
 
 void governor_resource::set_growth_percent(int percent) noexcept {

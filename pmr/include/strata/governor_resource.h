@@ -90,6 +90,7 @@
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 
+#include "strata/cgroup_memory.h"
 #include "strata/internal/alignment.h"
 #include "strata/internal/config.h"
 #include "strata/internal/owner_counter.h"
@@ -156,6 +157,14 @@ struct governor_options {
   /// total (1 or more); nearer the growth target, batches shrink so the
   /// target is hit to within a few allocations.
   std::size_t count_batch = 64 << 10;
+  /// For a service in a container: when positive (at most 1), hard_limit is
+  /// at most this fraction of the memory limit of the process's cgroup
+  /// (memory.max), and the background reclaimer's soft mark at most this
+  /// fraction of its soft limit (memory.high). Read at construction and by
+  /// refresh_cgroup_limits(); see strata/cgroup_memory.h.
+  double cgroup_fraction = 0;
+  /// Where the cgroup is read from (tests point it at fixture files).
+  cgroup_paths cgroup = {};
 };
 
 /// Pause durations (time an allocating thread spent reclaiming).
@@ -354,6 +363,10 @@ class governor_resource final
   /// critical_reserve is not (std::invalid_argument).
   void set_hard_limit(std::size_t bytes);
   void set_growth_percent(int percent) noexcept;
+  /// Reads the process's cgroup limits again (a container resized) and,
+  /// with options().cgroup_fraction, applies them as at construction;
+  /// returns what it read. Throws as set_hard_limit() does.
+  cgroup_memory refresh_cgroup_limits();
   [[nodiscard]] std::size_t hard_limit() const noexcept {
     return hard_limit_.load(std::memory_order_relaxed);
   }
@@ -463,6 +476,9 @@ class governor_resource final
   [[nodiscard]] std::size_t all_cached_locked() const;
   void record_pause(std::chrono::nanoseconds pause) noexcept;
   void update_cycle_target(std::size_t live) noexcept;
+  // Where the background reclaimer starts: soft_mark of the limit, or the
+  // cgroup's soft limit share if lower.
+  [[nodiscard]] std::size_t soft_target() const noexcept;
   void run_growth_cycle(slot* s) noexcept;
   void kick_background() noexcept;
   // The background reclaimer's turn on the scavenger's thread.
@@ -483,6 +499,8 @@ class governor_resource final
   std::uint64_t id_;
 
   std::atomic<std::size_t> hard_limit_;
+  // cgroup_fraction of the cgroup's memory.high, or SIZE_MAX.
+  std::atomic<std::size_t> cgroup_soft_target_{SIZE_MAX};
   std::atomic<int> growth_percent_;
   std::atomic<std::size_t> next_cycle_at_;  // live bytes that start a cycle
   std::atomic<std::size_t> live_after_cycle_{0};
