@@ -16,6 +16,7 @@
 //   critical      CriticalSectionNeverPausesUsesReserveThenFails
 //   no spiral     FutileReclaimIsNotRepeated, ReclaimTimeIsCappedByTheBucket
 //   steps         ReclaimStepSaysWhetherMoreRemains
+//   stats         StatsCountTheTimeOfRefusedCalls
 //   background    BackgroundReclaimerTrimsUnderTheSoftMark
 //   hierarchy     NestedGovernorIsCountedInItsParent,
 //                 OuterLimitUnwindsToTheInnerTop
@@ -217,7 +218,7 @@ TEST_F(GovernorTest, ARequestAboveTheWholeLimitFailsAtOnce) {
     }
     const governor_stats s = g.stats();
     EXPECT_EQ(s.failures, 2u);
-    EXPECT_EQ(s.waits, 0u);
+    EXPECT_EQ(s.waits.count, 0u);
     EXPECT_EQ(cache.calls.load(), 0);
     EXPECT_EQ(s.pauses.count, 0u);
     g.deallocate(g.allocate(60 << 10), 60 << 10);  // one that fits is served
@@ -355,7 +356,7 @@ TEST_F(GovernorTest, WaitProceedsWhenAnotherThreadFrees) {
   ASSERT_NE(got.load(), nullptr);
   const governor_stats s = g.stats();
   EXPECT_EQ(s.failures, 0u);
-  EXPECT_EQ(s.waits, 1u);
+  EXPECT_EQ(s.waits.count, 1u);
   g.deallocate(got.load(), 400);
 }
 
@@ -368,8 +369,8 @@ TEST_F(GovernorTest, WaitFailsAfterMaxWait) {
   void* held = g.allocate(800);
   EXPECT_THROW(static_cast<void>(g.allocate(400)), limit_exceeded);
   const governor_stats s = g.stats();
-  EXPECT_EQ(s.waits, 1u);
-  EXPECT_GT(s.wait_time, 0ns);
+  EXPECT_EQ(s.waits.count, 1u);
+  EXPECT_GT(s.waits.total, 0ns);
   EXPECT_EQ(s.failures, 1u);
   g.deallocate(held, 800);
 }
@@ -397,7 +398,7 @@ TEST_F(GovernorTest, CriticalSectionNeverPausesUsesReserveThenFails) {
   }
   EXPECT_EQ(cache.calls.load(), 0) << "no reclaim in a critical section";
   const governor_stats s = g.stats();
-  EXPECT_EQ(s.waits, 0u);
+  EXPECT_EQ(s.waits.count, 0u);
   EXPECT_EQ(s.pauses.count, 0u);
   EXPECT_EQ(s.failures, 1u);
   EXPECT_EQ(s.footprint_bytes, 1400u);
@@ -428,6 +429,48 @@ TEST_F(GovernorTest, FutileReclaimIsNotRepeated) {
   EXPECT_LE(s.pauses.count, 1u);
   g.deallocate(held, 1000);
   g.remove_reclaimable(cache);
+}
+
+TEST_F(GovernorTest, StatsCountTheTimeOfRefusedCalls) {
+  // A cache that takes its whole step and frees nothing: each refused call
+  // pauses, then (under wait) waits, then fails; all of it is counted.
+  for (const pause_policy policy :
+       {pause_policy::fail, pause_policy::reclaim, pause_policy::wait}) {
+    SCOPED_TRACE(static_cast<int>(policy));
+    recording_cache cache;
+    cache.cached = 1 << 20;
+    cache.frees_per_call = 0;
+    cache.spin_to_deadline = true;
+    governor_resource g({.hard_limit = 1000,
+                         .growth_percent = -1,
+                         .policy = policy,
+                         .max_wait = std::chrono::milliseconds(1)},
+                        &upstream_);
+    g.add_reclaimable(cache);
+    void* held = g.allocate(1000);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_THROW(static_cast<void>(g.allocate(100)), limit_exceeded);
+    }
+    const governor_stats s = g.stats();
+    EXPECT_EQ(s.failures, 3u);
+    EXPECT_EQ(s.refused.count, 3u);
+    std::size_t in_histogram = 0;
+    for (std::size_t n : s.refused.histogram) in_histogram += n;
+    EXPECT_EQ(in_histogram, 3u);
+    EXPECT_GE(s.refused.total, s.refused.longest);
+    // A refused call's time includes its pauses and its wait.
+    EXPECT_GE(s.refused.total, s.pauses.total + s.waits.total);
+    if (policy != pause_policy::fail) {
+      EXPECT_GE(s.pauses.count, 1u);
+    }
+    if (policy == pause_policy::wait) {
+      EXPECT_EQ(s.waits.count, 3u);
+      EXPECT_GE(s.waits.longest, std::chrono::milliseconds(1));
+      EXPECT_GE(s.refused.longest, std::chrono::milliseconds(1));
+    }
+    g.deallocate(held, 1000);
+    g.remove_reclaimable(cache);
+  }
 }
 
 TEST_F(GovernorTest, ReclaimStepSaysWhetherMoreRemains) {

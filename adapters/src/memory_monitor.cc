@@ -174,8 +174,12 @@ monitor_sample fields_of(const governor_stats& s) {
     out.push_back({"pauses_" + std::string(pause_stats::kBucketNames[b]),
                    as_value(s.pauses.histogram[b])});
   }
-  out.push_back({"waits", as_value(s.waits)});
-  out.push_back({"wait_total_us", us(s.wait_time)});
+  out.push_back({"waits", as_value(s.waits.count)});
+  out.push_back({"wait_total_us", us(s.waits.total)});
+  out.push_back({"wait_max_us", us(s.waits.longest)});
+  out.push_back({"refused", as_value(s.refused.count)});
+  out.push_back({"refused_total_us", us(s.refused.total)});
+  out.push_back({"refused_max_us", us(s.refused.longest)});
   return out;
 }
 

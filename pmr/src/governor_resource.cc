@@ -71,6 +71,7 @@ struct governor_resource::attempt {
     if (waiting) self->record_wait(clock_type::now() - wait_start);
   }
   void refused(const governor_refusal& r) {
+    if (!hit_counted) first_refusal = clock_type::now();
     refuser = r.governor();
     // Reclaim just what the charge needs (see docs/design.md).
     shortfall = r.in_use() + r.requested() > r.limit()
@@ -89,6 +90,7 @@ struct governor_resource::attempt {
   bool hit_counted = false;
   bool impossible = false;
   bool waiting = false;
+  clock_type::time_point first_refusal;
   clock_type::time_point wait_start;
   clock_type::time_point wait_until;
 };
@@ -515,8 +517,13 @@ void governor_resource::wake_waiters() noexcept {
 
 void governor_resource::record_wait(std::chrono::nanoseconds waited) noexcept {
   const std::lock_guard lock(wait_mu_);
-  ++waits_;
-  wait_time_ += waited;
+  waits_.add(waited);
+}
+
+void governor_resource::record_refused(
+    std::chrono::nanoseconds refused) noexcept {
+  const std::lock_guard lock(wait_mu_);
+  refused_.add(refused);
 }
 
 // ------------------------------------------------------ the pause policy --
@@ -554,6 +561,12 @@ void governor_resource::handle_refusal(attempt& a) {
     }
   }
   failures_.fetch_add(1, std::memory_order_relaxed);
+  const auto now = clock_type::now();
+  if (a.waiting) {  // counted here, so it fits inside the refused time
+    a.waiting = false;
+    record_wait(now - a.wait_start);
+  }
+  record_refused(now - a.first_refusal);
   governor_resource* g = a.refuser != nullptr ? a.refuser : this;
   throw limit_exceeded(kName, a.bytes, g->footprint(), g->hard_limit());
 }
@@ -669,15 +682,7 @@ std::size_t governor_resource::all_cached_locked() const {
 }
 
 void governor_resource::record_pause(std::chrono::nanoseconds pause) noexcept {
-  ++pauses_.count;
-  pauses_.total += pause;
-  pauses_.longest = std::max(pauses_.longest, pause);
-  std::size_t bucket = 0;
-  while (bucket < pause_stats::kBounds.size() &&
-         pause >= pause_stats::kBounds[bucket]) {
-    ++bucket;
-  }
-  ++pauses_.histogram[bucket];
+  pauses_.add(pause);
 }
 
 // ------------------------------------------------------ growth and cycles --
@@ -869,7 +874,7 @@ governor_stats governor_resource::stats() const {
   {
     const std::lock_guard lock(wait_mu_);
     out.waits = waits_;
-    out.wait_time = wait_time_;
+    out.refused = refused_;
   }
   return out;
 }

@@ -75,6 +75,7 @@
 #ifndef STRATA_GOVERNOR_RESOURCE_H_
 #define STRATA_GOVERNOR_RESOURCE_H_
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -167,7 +168,8 @@ struct governor_options {
   cgroup_paths cgroup = {};
 };
 
-/// Pause durations (time an allocating thread spent reclaiming).
+/// Durations of one kind of time an allocating thread spent in the
+/// governor: reclaim pauses, waits, or refused calls.
 struct pause_stats {
   /// Upper bounds of the histogram buckets; the last bucket has none.
   static constexpr std::array<std::chrono::nanoseconds, 5> kBounds = {
@@ -183,8 +185,18 @@ struct pause_stats {
   std::size_t count = 0;
   std::chrono::nanoseconds total{0};
   std::chrono::nanoseconds longest{0};
-  /// Pauses under 1 us, 10 us, 100 us, 1 ms, 10 ms, and longer.
+  /// Durations under 1 us, 10 us, 100 us, 1 ms, 10 ms, and longer.
   std::array<std::size_t, kBounds.size() + 1> histogram{};
+
+  /// Counts one duration.
+  void add(std::chrono::nanoseconds d) noexcept {
+    ++count;
+    total += d;
+    longest = std::max(longest, d);
+    std::size_t bucket = 0;
+    while (bucket < kBounds.size() && d >= kBounds[bucket]) ++bucket;
+    ++histogram[bucket];
+  }
 };
 
 /// A snapshot of a governor's counters.
@@ -202,9 +214,13 @@ struct governor_stats {
   std::size_t reclaim_cycles = 0;  ///< completed passes over the caches
   std::size_t bytes_reclaimed = 0;
   std::size_t background_steps = 0;
+  /// Reclaim steps allocating threads ran (not the background's).
   pause_stats pauses;
-  std::size_t waits = 0;
-  std::chrono::nanoseconds wait_time{0};
+  /// Waits of the `wait` policy, each until room was made or max_wait.
+  pause_stats waits;
+  /// Allocations that threw limit_exceeded: each from its first refusal to
+  /// the throw, its pauses and waits included.
+  pause_stats refused;
 };
 
 /// The gate beneath a stack's caches that charges its governor's footprint;
@@ -450,6 +466,7 @@ class governor_resource final
   }
   void wake_waiters() noexcept;
   void record_wait(std::chrono::nanoseconds waited) noexcept;
+  void record_refused(std::chrono::nanoseconds refused) noexcept;
 
   // The pause policy, run at the top of the stack after a refusal: returns
   // to retry, throws to give up.
@@ -527,8 +544,8 @@ class governor_resource final
   mutable std::mutex wait_mu_;
   std::condition_variable wait_cv_;
   std::uint64_t change_ = 0;
-  std::size_t waits_ = 0;
-  std::chrono::nanoseconds wait_time_{0};
+  pause_stats waits_;
+  pause_stats refused_;
 
   // Reclaim: one step at a time. Guards everything below.
   struct registered {
