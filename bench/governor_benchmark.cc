@@ -145,7 +145,33 @@ void mixed_under_budget(benchmark::State& state) {
       (1 << 20);
 }
 
+// What a refused allocation costs its caller under `fail`: the pool
+// misses, the meter refuses the span or block it asks for, and
+// limit_exceeded reaches the caller.
+void refused_allocation(benchmark::State& state) {
+  auto instance =
+      governed_sync_pool({.growth_percent = -1, .policy = pause_policy::fail});
+  auto* governor = instance->stack->find<governor_resource>();
+  void* held = instance->resource->allocate(1 << 20);
+  governor->set_hard_limit(governor->footprint());
+  std::size_t refused = 0;
+  for (auto _ : state) {
+    try {
+      benchmark::DoNotOptimize(instance->resource->allocate(20000));
+    } catch (const limit_exceeded&) {
+      ++refused;
+    }
+  }
+  if (static_cast<benchmark::IterationCount>(refused) != state.iterations()) {
+    state.SkipWithError("not refused");
+  }
+  instance->resource->deallocate(held, 1 << 20);
+  state.SetItemsProcessed(state.iterations());
+}
+
 const bool registered = [] {
+  benchmark::RegisterBenchmark("BM_RefusedAllocation/governor(sync_pool)",
+                               refused_allocation);
   benchmark::RegisterBenchmark("BM_ReclaimCycle64MiB/governor(sync_pool)",
                                reclaim_cycle_64mib)
       ->Unit(benchmark::kMillisecond)
