@@ -6,6 +6,7 @@
 //                    AContainerSeesItsCgroupAtTheRoot, NoLimitIsEmpty
 //   cgroup v1        TheMemoryControllersHierarchyIsRead
 //   the governor     TheHardLimitIsAShareOfTheCgroupLimit,
+//                    ALimitBelowTheReserveIsRefusedAndLeavesTheMeter,
 //                    ABadFractionIsRefused
 #include "strata/cgroup_memory.h"
 
@@ -129,6 +130,24 @@ TEST_F(CgroupMemoryTest, TheHardLimitIsAShareOfTheCgroupLimit) {
   write("root/memory.max", "max\n");
   static_cast<void>(lower.refresh_cgroup_limits());
   EXPECT_EQ(lower.hard_limit(), 700000u);
+}
+
+TEST_F(CgroupMemoryTest, ALimitBelowTheReserveIsRefusedAndLeavesTheMeter) {
+  write("self", "0::/\n");
+  write("root/cgroup.controllers", "memory\n");
+  write("root/memory.max", "1000000\n");
+  governor_meter meter(&upstream_);
+  EXPECT_THROW(governor_resource({.growth_percent = -1,
+                                  .critical_reserve = 600000,
+                                  .cgroup_fraction = 0.5,
+                                  .cgroup = paths()},
+                                 &meter, &meter),
+               std::invalid_argument);
+  // The meter is free for another governor.
+  governor_resource g(
+      {.growth_percent = -1, .cgroup_fraction = 0.5, .cgroup = paths()}, &meter,
+      &meter);
+  EXPECT_EQ(g.hard_limit(), 500000u);
 }
 
 TEST_F(CgroupMemoryTest, ABadFractionIsRefused) {

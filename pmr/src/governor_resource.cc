@@ -212,6 +212,10 @@ governor_resource::governor_resource(const governor_options& options,
       growth_percent_(options.growth_percent),
       next_cycle_at_(SIZE_MAX),
       bucket_time_(clock_type::now()) {
+  // Before the meter knows this governor: it may throw.
+  if (options_.cgroup_fraction > 0) {
+    static_cast<void>(refresh_cgroup_limits());
+  }
   if (meter != nullptr) {
     governor_resource* none = nullptr;
     if (!meter->governor_.compare_exchange_strong(none, this)) {
@@ -221,9 +225,6 @@ governor_resource::governor_resource(const governor_options& options,
   } else {
     // Only its counter and its refunds are used (they wake waiters).
     own_meter_.governor_.store(this, std::memory_order_relaxed);
-  }
-  if (options_.cgroup_fraction > 0) {
-    static_cast<void>(refresh_cgroup_limits());
   }
   update_cycle_target(0);
   id_ = slots_.id();
@@ -807,9 +808,12 @@ cgroup_memory governor_resource::refresh_cgroup_limits() {
 }
 
 std::size_t governor_resource::soft_target() const noexcept {
-  const auto mark = static_cast<std::size_t>(static_cast<double>(hard_limit()) *
-                                             options_.soft_mark);
-  return std::min(mark, cgroup_soft_target_.load(std::memory_order_relaxed));
+  const double mark = static_cast<double>(hard_limit()) * options_.soft_mark;
+  const std::size_t cgroup =
+      cgroup_soft_target_.load(std::memory_order_relaxed);
+  // (A mark at SIZE_MAX's double would overflow the conversion.)
+  if (mark >= static_cast<double>(cgroup)) return cgroup;
+  return static_cast<std::size_t>(mark);
 }
 
 void governor_resource::set_growth_percent(int percent) noexcept {
