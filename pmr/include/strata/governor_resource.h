@@ -164,7 +164,8 @@ struct governor_options {
   /// fraction of its soft limit (memory.high). Read at construction and by
   /// refresh_cgroup_limits(); see strata/cgroup_memory.h.
   double cgroup_fraction = 0;
-  /// Where the cgroup is read from (tests point it at fixture files).
+  /// Where the cgroup is read from (tests point it at fixture files); its
+  /// strings must outlive the governor.
   cgroup_paths cgroup = {};
 };
 
