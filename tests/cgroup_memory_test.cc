@@ -7,6 +7,7 @@
 //   cgroup v1        TheMemoryControllersHierarchyIsRead
 //   the governor     TheHardLimitIsAShareOfTheCgroupLimit,
 //                    ALimitBelowTheReserveIsRefusedAndLeavesTheMeter,
+//                    AShrunkContainerLowersTheLimitDownToTheReserve,
 //                    ABadFractionIsRefused
 #include "strata/cgroup_memory.h"
 
@@ -130,6 +131,21 @@ TEST_F(CgroupMemoryTest, TheHardLimitIsAShareOfTheCgroupLimit) {
   write("root/memory.max", "max\n");
   static_cast<void>(lower.refresh_cgroup_limits());
   EXPECT_EQ(lower.hard_limit(), 700000u);
+}
+
+TEST_F(CgroupMemoryTest, AShrunkContainerLowersTheLimitDownToTheReserve) {
+  write("self", "0::/\n");
+  write("root/cgroup.controllers", "memory\n");
+  write("root/memory.max", "1000000\n");
+  governor_resource g({.growth_percent = -1,
+                       .critical_reserve = 100000,
+                       .cgroup_fraction = 0.5,
+                       .cgroup = paths()},
+                      &upstream_);
+  EXPECT_EQ(g.hard_limit(), 500000u);
+  write("root/memory.max", "100000\n");  // a share of 50,000
+  EXPECT_NO_THROW(static_cast<void>(g.refresh_cgroup_limits()));
+  EXPECT_EQ(g.hard_limit(), 100000u);
 }
 
 TEST_F(CgroupMemoryTest, ALimitBelowTheReserveIsRefusedAndLeavesTheMeter) {

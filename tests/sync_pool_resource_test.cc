@@ -4,6 +4,7 @@
 //                        BlocksFreedByAnotherThreadJoinItsCache,
 //                        FullMagazinesGoToTheDepot,
 //                        SizesAboveTheCachedOnesShareFreedPages,
+//                        LargeRequestsTheSharedPagesCannotAlignAreCached,
 //                        LargeRequestsGoToTheUpstream,
 //                        StrictAlignmentsComeFromTheCacheToo,
 //                        AWarmCacheStillRejectsABadAlignment
@@ -110,21 +111,57 @@ TEST_F(SyncPoolTest, FullMagazinesGoToTheDepot) {
 
 TEST_F(SyncPoolTest, SizesAboveTheCachedOnesShareFreedPages) {
   sync_pool_resource pool({}, &upstream_);
-  void* first = pool.allocate(40000);
+  // Three blocks in one span; the first two, freed, merge into one run
+  // that serves a block nearly twice their size.
+  void* a = pool.allocate(33000);
+  void* b = pool.allocate(33000);
+  void* c = pool.allocate(33000);
   const std::size_t calls = upstream_.stats().allocations;
   const std::size_t held = upstream_.bytes_in_use();
-  pool.deallocate(first, 40000);
+  pool.deallocate(a, 33000);
+  pool.deallocate(b, 33000);
   EXPECT_EQ(pool.stats().thread_cached_bytes, 0u) << "not cached per thread";
-  // Other sizes take the freed pages: no new span, nothing more held.
-  for (const std::size_t bytes : {24000u, 17000u, 30000u, 20000u}) {
-    void* p = pool.allocate(bytes);
-    std::memset(p, 1, bytes);
-    EXPECT_EQ(pool.stats().blocks_in_use, 1u);
-    pool.deallocate(p, bytes);
-  }
-  EXPECT_EQ(upstream_.stats().allocations, calls);
+  void* merged = pool.allocate(64000);
+  std::memset(merged, 1, 64000);
+  EXPECT_EQ(upstream_.stats().allocations, calls) << "the freed run serves it";
   EXPECT_EQ(upstream_.bytes_in_use(), held);
+  pool.deallocate(merged, 64000);
+  // Other sizes, up to largest_pooled itself, take pages the first time
+  // round and reuse them after.
+  const std::size_t sizes[] = {24000, 17000, 65536, 9000};
+  for (const std::size_t bytes : sizes) {
+    pool.deallocate(pool.allocate(bytes), bytes);
+  }
+  const std::size_t warm = upstream_.stats().allocations;
+  for (int round = 0; round < 3; ++round) {
+    for (const std::size_t bytes : sizes) {
+      void* p = pool.allocate(bytes);
+      std::memset(p, 1, bytes);
+      pool.deallocate(p, bytes);
+    }
+  }
+  EXPECT_EQ(upstream_.stats().allocations, warm);
+  pool.deallocate(c, 33000);
   EXPECT_EQ(pool.stats().blocks_in_use, 0u);
+}
+
+TEST_F(SyncPoolTest, LargeRequestsTheSharedPagesCannotAlignAreCached) {
+  // A page-aligned 16 KiB buffer, and with a 1 MiB largest_pooled a size
+  // above the page heap's classes: served from buckets, freed into the
+  // thread's cache, taken again with no upstream call.
+  sync_pool_resource pool({.largest_pooled = 1 << 20}, &upstream_);
+  for (const auto& [bytes, alignment] :
+       {std::pair<std::size_t, std::size_t>{16384, 4096}, {400000, 16}}) {
+    void* p = pool.allocate(bytes, alignment);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % alignment, 0u);
+    pool.deallocate(p, bytes, alignment);
+    const std::size_t calls = upstream_.stats().allocations;
+    EXPECT_GT(pool.stats().thread_cached_bytes, 0u);
+    for (int i = 0; i < 5; ++i) {
+      pool.deallocate(pool.allocate(bytes, alignment), bytes, alignment);
+    }
+    EXPECT_EQ(upstream_.stats().allocations, calls);
+  }
 }
 
 TEST_F(SyncPoolTest, LargeRequestsGoToTheUpstream) {

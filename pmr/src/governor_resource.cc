@@ -214,7 +214,7 @@ governor_resource::governor_resource(const governor_options& options,
       bucket_time_(clock_type::now()) {
   // Before the meter knows this governor: it may throw.
   if (options_.cgroup_fraction > 0) {
-    static_cast<void>(refresh_cgroup_limits());
+    apply_cgroup(read_cgroup_memory(options_.cgroup), /*at_start=*/true);
   }
   if (meter != nullptr) {
     governor_resource* none = nullptr;
@@ -795,16 +795,25 @@ void governor_resource::set_hard_limit(std::size_t bytes) {
 
 cgroup_memory governor_resource::refresh_cgroup_limits() {
   const cgroup_memory m = read_cgroup_memory(options_.cgroup);
-  if (options_.cgroup_fraction <= 0) return m;
+  if (options_.cgroup_fraction > 0) apply_cgroup(m, /*at_start=*/false);
+  return m;
+}
+
+void governor_resource::apply_cgroup(const cgroup_memory& m, bool at_start) {
   const auto share = [&](std::size_t bytes) {
-    return static_cast<std::size_t>(static_cast<double>(bytes) *
-                                    options_.cgroup_fraction);
+    const double part = static_cast<double>(bytes) * options_.cgroup_fraction;
+    return part >= static_cast<double>(SIZE_MAX)
+               ? SIZE_MAX
+               : static_cast<std::size_t>(part);
   };
-  set_hard_limit(m.limit ? std::min(options_.hard_limit, share(*m.limit))
-                         : options_.hard_limit);
+  std::size_t limit = options_.hard_limit;
+  if (m.limit) limit = std::min(limit, share(*m.limit));
+  // At start a reserve above the share is a mistake to report; later, the
+  // container shrank, and the limit goes as low as the reserve allows.
+  if (!at_start) limit = std::max(limit, options_.critical_reserve);
+  set_hard_limit(limit);
   cgroup_soft_target_.store(m.soft_limit ? share(*m.soft_limit) : SIZE_MAX,
                             std::memory_order_relaxed);
-  return m;
 }
 
 std::size_t governor_resource::soft_target() const noexcept {

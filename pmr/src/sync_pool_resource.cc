@@ -30,20 +30,22 @@ static_assert(kMaxCachedBlocks <= internal::cache_count::kMaxCount);
 // the upstream at once (blocks reach them only when they are idle).
 size_class_options slab_options(const sync_pool_options& options) {
   return {
-      .largest_class = std::min<std::size_t>(options.largest_cached, 256 << 10),
+      .largest_class = std::min<std::size_t>(options.largest_pooled, 256 << 10),
       .max_empty_spans = 0,
       .max_empty_page_spans = 0,
       .decay = decay_time::zero(),
       .clock = options.clock};
 }
 
-// The shared page heap for the pooled sizes above the buckets: its empty
-// spans stay for the pool's decay, which ages them (pages_.decay()), a few
-// of them at once, so a burst of large blocks does not call the upstream
-// for each.
+// The shared page heap for the pooled sizes above largest_cached: its second
+// heap's spans (four of the first's) hold a block of largest_pooled; its
+// empty spans stay for the pool's decay, which ages them (pages_.decay()),
+// a few of them at once, so a burst of large blocks does not call the
+// upstream for each.
 size_class_options page_options(const sync_pool_options& options) {
   return {
       .largest_class = std::min<std::size_t>(options.largest_pooled, 256 << 10),
+      .span_size = std::max<std::size_t>(16 << 10, options.largest_pooled / 2),
       .max_empty_page_spans = 4,
       .decay = options.decay,
       .clock = options.clock};
@@ -94,7 +96,7 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
   for (std::size_t size = 16; size <= 128; size += 16) {
     bucket_size_.push_back(size);
   }
-  for (std::size_t base = 128; base < options_.largest_cached; base *= 2) {
+  for (std::size_t base = 128; base < options_.largest_pooled; base *= 2) {
     for (std::size_t quarter = 5; quarter <= 8; ++quarter) {
       bucket_size_.push_back(base * quarter / 4);
     }
@@ -110,7 +112,7 @@ sync_pool_resource::sync_pool_resource(const sync_pool_options& options,
   }
   constexpr auto kNone = static_cast<std::uint8_t>(kNoBucket);
   internal::fill_size_index(bucket_size_, 16, small_index_, kNone);
-  large_index_.resize(options_.largest_cached / 128 + 1);
+  large_index_.resize(options_.largest_pooled / 128 + 1);
   internal::fill_size_index(bucket_size_, 128, large_index_, kNone);
   depot_.resize(bucket_size_.size());
   slabs_.checked_.disable();  // the pool checks its callers itself
@@ -125,14 +127,22 @@ sync_pool_resource::~sync_pool_resource() {
   internal::unregister_decay_target(this);
   slots_.close();
   // Every pooled block, cached anywhere or still in use, is in a span of
-  // slabs_, whose destruction gives them back.
+  // slabs_ or pages_, whose destruction gives them back.
   std::lock_guard lock(mu_);
   large_.release(upstream_);
 }
 
 std::size_t sync_pool_resource::aligned_bucket(
     std::size_t bytes, std::size_t alignment) const noexcept {
-  std::size_t b = bucket_of(bytes);
+  if (bytes > options_.largest_pooled) return kNoBucket;
+  // Above largest_cached, the shared pages serve what their heaps can hold
+  // and align; a bucket serves the rest (a page-aligned 16 KiB buffer).
+  if (bytes > options_.largest_cached &&
+      pages_.class_size_for(bytes, alignment) != 0) {
+    return kPaged;
+  }
+  std::size_t b = bytes <= kSmallLimit ? small_index_[(bytes + 15) >> 4]
+                                       : large_index_[(bytes + 127) >> 7];
   if (b == kNoBucket) return kNoBucket;
   while (b < bucket_size_.size() && bucket_align_[b] < alignment) ++b;
   return b < bucket_size_.size() ? b : kNoBucket;
@@ -152,10 +162,10 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
                                         std::size_t alignment) {
   internal::check_request(kName, bytes, alignment);
   const std::size_t b = aligned_bucket(bytes, alignment);
-  if (b == kNoBucket) {
+  if (b == kNoBucket || b == kPaged) {
     std::lock_guard lock(mu_);
     void* p = nullptr;
-    if (bytes <= options_.largest_pooled) {
+    if (b == kPaged) {
       p = pages_.allocate(bytes, alignment);
       ++paged_blocks_;
       paged_bytes_ += bytes;
@@ -199,9 +209,9 @@ void* sync_pool_resource::allocate_slow(std::size_t bytes,
 void sync_pool_resource::deallocate_slow(void* p, std::size_t bytes,
                                          std::size_t alignment) noexcept {
   const std::size_t b = aligned_bucket(bytes, alignment);
-  if (b == kNoBucket) {
+  if (b == kNoBucket || b == kPaged) {
     std::lock_guard lock(mu_);
-    if (bytes <= options_.largest_pooled) {
+    if (b == kPaged) {
       pages_.deallocate(p, bytes, alignment);
       --paged_blocks_;
       paged_bytes_ -= bytes;
@@ -592,11 +602,14 @@ reclaim_result sync_pool_resource::reclaim(
     give_back_empty_spans();
     given_back += held - slabs_.bytes_held();
     if (given_back < request.bytes && !until.passed()) {
-      given_back += pages_
-                        .reclaim({.bytes = request.bytes - given_back,
-                                  .time_budget = request.time_budget})
-                        .bytes_freed;
+      const std::size_t paged =
+          pages_
+              .reclaim({.bytes = request.bytes - given_back,
+                        .time_budget = until.left()})
+              .bytes_freed;
       note_pages_cached();
+      given_back += paged;
+      freed.bytes_freed += paged;
     }
   }
   // Still short: the calling thread's own cache need not wait for its next

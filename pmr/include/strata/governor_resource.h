@@ -139,7 +139,8 @@ struct governor_options {
   /// The longest one reclaim step may run (positive); a cycle with more to
   /// do carries on at the next step.
   std::chrono::nanoseconds max_pause = std::chrono::milliseconds(1);
-  /// The longest a `wait` allocation blocks before it fails (0 or more).
+  /// The longest a `wait` allocation blocks before it fails (0 or more); a
+  /// request larger than the whole limit fails at once.
   std::chrono::nanoseconds max_wait = std::chrono::milliseconds(100);
   /// The share of wall time reclaim may take (foreground and background),
   /// in [0, 1], as a leaky bucket that drains at this rate (0: the burst,
@@ -380,9 +381,11 @@ class governor_resource final
   /// critical_reserve is not (std::invalid_argument).
   void set_hard_limit(std::size_t bytes);
   void set_growth_percent(int percent) noexcept;
-  /// Reads the process's cgroup limits again (a container resized) and,
-  /// with options().cgroup_fraction, applies them as at construction;
-  /// returns what it read. Throws as set_hard_limit() does.
+  /// Reads the process's cgroup limits again (a container resized) and
+  /// returns them. With options().cgroup_fraction, the hard limit becomes
+  /// the smaller of options().hard_limit and that share of the cgroup's
+  /// limit, but not below critical_reserve (replacing a limit set by
+  /// set_hard_limit()), and the soft target follows memory.high.
   cgroup_memory refresh_cgroup_limits();
   [[nodiscard]] std::size_t hard_limit() const noexcept {
     return hard_limit_.load(std::memory_order_relaxed);
@@ -497,6 +500,9 @@ class governor_resource final
   // Where the background reclaimer starts: soft_mark of the limit, or the
   // cgroup's soft limit share if lower.
   [[nodiscard]] std::size_t soft_target() const noexcept;
+  // Applies cgroup_fraction of `m`; at start, a share below
+  // critical_reserve throws, as the option check would.
+  void apply_cgroup(const cgroup_memory& m, bool at_start);
   void run_growth_cycle(slot* s) noexcept;
   void kick_background() noexcept;
   // The background reclaimer's turn on the scavenger's thread.

@@ -60,8 +60,9 @@
 // per thread: they are runs of pages of one page heap of the pool's, under
 // its mutex, where a freed run merges with its free neighbours and serves
 // any size (a large size has few blocks in use, and a cache per size would
-// hold several idle for each). Requests above largest_pooled go to the
-// upstream as asked.
+// hold several idle for each). Such a request aligned beyond the heap's
+// pages (128 B or more) is served from a bucket as the smaller ones are.
+// Requests above largest_pooled go to the upstream as asked.
 // Destruction gives every span and block back, including blocks in use.
 //
 // Example:
@@ -143,7 +144,8 @@ struct sync_pool_stats {
   /// cache nor the depot could serve (the slabs ask the upstream for a span
   /// only when theirs are full).
   std::size_t upstream_misses = 0;
-  /// Bytes cached in the depot and in every thread's cache.
+  /// Bytes cached in the depot, in every thread's cache, and in the empty
+  /// spans of the shared pages.
   std::size_t cached_bytes = 0;
   /// Of those, bytes in thread caches (what idle threads can keep).
   std::size_t thread_cached_bytes = 0;
@@ -207,10 +209,11 @@ class sync_pool_resource final
   }
 
   [[nodiscard]] std::size_t cached_bytes() const noexcept override;
-  /// One aging cycle: the depot's victim generation goes back to the
-  /// upstream (within the request; if it falls short, the calling thread's
-  /// own cache too), the primary becomes the victim, and every thread is
-  /// asked to move its cache into the depot on its next call.
+  /// One aging cycle: the depot's victim generation and the shared pages'
+  /// empty spans go back to the upstream (within the request; if it falls
+  /// short, the calling thread's own cache too), the primary becomes the
+  /// victim, and every thread is asked to move its cache into the depot on
+  /// its next call.
   reclaim_result reclaim(const reclaim_request& request) noexcept override;
 
   /// A snapshot of the counters.
@@ -293,6 +296,8 @@ class sync_pool_resource final
   };
 
   static constexpr std::size_t kNoBucket = 0xff;
+  // aligned_bucket()'s answer for a request the shared pages serve.
+  static constexpr std::size_t kPaged = 0xfe;
   // Every bucket's blocks are 16-aligned, so an alignment that is a power of
   // two up to 16 fits any bucket with no table lookup. Anything else
   // (stricter, or not a power of two, which must throw) goes out of line.
@@ -404,6 +409,8 @@ class sync_pool_resource final
                                               std::size_t alignment);
   ABSL_ATTRIBUTE_NOINLINE void deallocate_slow(void* p, std::size_t bytes,
                                                std::size_t alignment) noexcept;
+  // The bucket that serves (bytes, alignment); kPaged for the shared pages,
+  // kNoBucket for the upstream.
   [[nodiscard]] std::size_t aligned_bucket(
       std::size_t bytes, std::size_t alignment) const noexcept;
   slot* thread_slot();

@@ -3,6 +3,7 @@
 #ifndef STRATA_INTERNAL_DEADLINE_H_
 #define STRATA_INTERNAL_DEADLINE_H_
 
+#include <algorithm>
 #include <chrono>
 
 namespace strata::internal {
@@ -23,6 +24,13 @@ class deadline {
   /// True once the budget is spent.
   [[nodiscard]] bool passed() const {
     return !unbounded_ && clock::now() >= end_;
+  }
+  /// What is left of the budget (kForever when it never ends).
+  [[nodiscard]] std::chrono::nanoseconds left() const {
+    if (unbounded_) return kForever;
+    return std::max(std::chrono::nanoseconds::zero(),
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        end_ - clock::now()));
   }
 
  private:
