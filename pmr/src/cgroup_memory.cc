@@ -62,7 +62,10 @@ std::optional<std::size_t> smallest_up_to(const std::string& top,
                                           std::size_t unlimited) {
   std::optional<std::size_t> result;
   for (;;) {
-    result = smaller(result, read_limit(dir + "/" + file, unlimited));
+    std::string path = dir;
+    path += '/';
+    path += file;
+    result = smaller(result, read_limit(path, unlimited));
     if (dir.size() <= top.size()) return result;
     dir.resize(dir.rfind('/'));
   }
