@@ -498,8 +498,8 @@ TEST_F(GovernorTest, ReclaimStepSaysWhetherMoreRemains) {
   EXPECT_EQ(r.bytes_freed, 1000u);
   EXPECT_FALSE(r.more_remains);
   EXPECT_EQ(g.stats().reclaim_cycles, 2u);
-  // Out of time (1 ms) in the middle of a cache far too large to drain a
-  // byte at a time: more remains, and the cycle is not counted.
+  // Out of time (max_pause) in the middle of a cache far too large to drain
+  // a byte at a time: more remains, and the cycle is not counted.
   g.remove_reclaimable(second);
   first.cached = std::size_t{1} << 40;
   first.frees_per_call = 1;

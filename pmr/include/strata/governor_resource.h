@@ -187,7 +187,7 @@ struct pause_stats {
   std::size_t count = 0;
   std::chrono::nanoseconds total{0};
   std::chrono::nanoseconds longest{0};
-  /// Durations under 1 us, 10 us, 100 us, 1 ms, 10 ms, and longer.
+  /// Durations under each of kBounds in turn, then those above them all.
   std::array<std::size_t, kBounds.size() + 1> histogram{};
 
   /// Counts one duration.
